@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from edgepop import corpora
+from edgepop.build import TOKENIZER_GUEST_DIR, TOKENIZER_WORLD, componentize
 
 ROOT = Path(__file__).resolve().parent.parent
+# Tests share the AOT artefacts `make build` left, as the Makefile does.
+os.environ.setdefault("EDGEPOP_CACHE_DIR", str(ROOT / "build" / "cache"))
 TOKENIZERS_DIR = ROOT / "build" / "tokenizers"
 
 # Byte-level BPE tokenizers of real models (tools/fetch_tokenizers.py fetches them).
@@ -31,3 +35,26 @@ def code_corpus() -> list[corpora.Document]:
 @pytest.fixture(scope="session")
 def multilingual_corpus() -> dict[str, str]:
     return corpora.multilingual_corpus()
+
+
+BUILD_DIR = ROOT / "build"
+COMPONENTS_DIR = BUILD_DIR / "components"
+TEST_COMPONENTS_SRC = ROOT / "tests" / "components"
+
+
+def component_path(model: str) -> Path:
+    """A tokenizer component built by `make build`; fails with the command that builds it."""
+    path = COMPONENTS_DIR / f"{model}.wasm"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `make build`")
+    return path
+
+
+def build_test_component(name: str) -> Path:
+    """Build (once, and again when its source changes) a test-only component from tests/components/NAME."""
+    source = TEST_COMPONENTS_SRC / name
+    out = BUILD_DIR / "test-components" / f"{name}.wasm"
+    sources = list(source.glob("*.py")) + list((TOKENIZER_GUEST_DIR / "edgepop_tokenizer").glob("*.py"))
+    if not out.exists() or out.stat().st_mtime < max(p.stat().st_mtime for p in sources):
+        componentize("guest", [source, TOKENIZER_GUEST_DIR], TOKENIZER_WORLD, out)
+    return out

@@ -1,0 +1,106 @@
+"""The tokenizer component: `edge:ai/tokenizer` over the pure-Python pipeline, one model baked in.
+
+Everything at module level runs once, at build time, inside componentize-py's
+pre-initialization: the model's tokenizer.json is parsed, its tables are built and its
+word cache is warmed, and the resulting heap is snapshotted into the component. An
+instance starts with all of it in place and never reads a file.
+
+Bad input comes back as a `tokenize-error`; only a broken component traps. A
+MemoryError is left to trap on purpose: the host reports it as the instance's memory
+limit, and the instance is not used again.
+"""
+
+import json
+import os
+import traceback
+
+import edgepop_baked  # staged by `edgepop build tokenizer`: tokenizer.json and meta.json
+from componentize_py_types import Err
+from edgepop_tokenizer import Tokenizer as Pipeline
+from edgepop_tokenizer import UnknownTokenId, packed_ids
+from wit_world import exports
+from wit_world.exports.tokenizer import (
+    OversizedInput,
+    SpecialToken,
+    TokenizeError_InputTooLarge,
+    TokenizeError_Internal,
+    TokenizeError_MalformedIds,
+    TokenizeError_UnknownTokenId,
+    TokenizerInfo,
+    UnknownId,
+)
+
+_BAKED = os.path.dirname(edgepop_baked.__file__)
+
+with open(os.path.join(_BAKED, "meta.json"), encoding="utf-8") as _f:
+    META = json.load(_f)
+with open(os.path.join(_BAKED, "tokenizer.json"), encoding="utf-8") as _f:
+    PIPELINE = Pipeline.from_str(_f.read())
+PIPELINE.warm()
+
+MAX_INPUT_BYTES = META["max_input_bytes"]
+
+INFO = TokenizerInfo(
+    model_name=META["model_name"],
+    model_type=PIPELINE.model_type,
+    vocab_size=PIPELINE.vocab_size,
+    special_tokens=[SpecialToken(id=i, content=c) for i, c in PIPELINE.special_tokens],
+    max_context_length=META["max_context_length"],
+    lossless=PIPELINE.lossless,
+    max_input_bytes=MAX_INPUT_BYTES,
+    source_sha256=META["source_sha256"],
+)
+
+
+def _check_size(text, index):
+    # A str's UTF-8 size is at most 4 chars' worth; only measure when it could be over.
+    if len(text) * 4 > MAX_INPUT_BYTES:
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_INPUT_BYTES:
+            raise Err(TokenizeError_InputTooLarge(OversizedInput(index=index, bytes=size, limit=MAX_INPUT_BYTES)))
+
+
+def _guarded(method):
+    """Turn an unexpected exception into an `internal` error carrying its traceback."""
+
+    def call(*args):
+        try:
+            return method(*args)
+        except (Err, MemoryError):
+            raise
+        except Exception as e:
+            raise Err(TokenizeError_Internal("".join(traceback.format_exception(e)).strip()))
+
+    return call
+
+
+class Tokenizer(exports.Tokenizer):
+    def describe(self):
+        return INFO
+
+    @_guarded
+    def encode(self, text, add_special_tokens):
+        _check_size(text, 0)
+        return packed_ids.pack(PIPELINE.encode(text, add_special_tokens))
+
+    @_guarded
+    def encode_batch(self, texts, add_special_tokens):
+        for index, text in enumerate(texts):
+            _check_size(text, index)
+        return [packed_ids.pack(ids) for ids in PIPELINE.encode_batch(texts, add_special_tokens)]
+
+    @_guarded
+    def count(self, text, add_special_tokens):
+        _check_size(text, 0)
+        return PIPELINE.count(text, add_special_tokens)
+
+    @_guarded
+    def decode(self, ids, skip_special_tokens):
+        try:
+            unpacked = packed_ids.unpack(ids)
+        except ValueError as e:
+            raise Err(TokenizeError_MalformedIds(str(e)))
+        try:
+            return PIPELINE.decode(unpacked, skip_special_tokens)
+        except UnknownTokenId as e:
+            raise Err(TokenizeError_UnknownTokenId(UnknownId(position=e.position, id=e.id)))

@@ -1,0 +1,304 @@
+"""The `edgepop` command line: build, inspect, run and check components."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from tokenizers import Tokenizer as Reference
+
+from . import corpora
+from .build import DEFAULT_MAX_INPUT_BYTES, BuildError, build_tokenizer
+from .config import Limits, MiB, RuntimeConfig
+from .conformance import check, fuzz_documents
+from .errors import EdgepopError, GuestTrap
+from .progress import Progress
+from .runtime import Runtime
+from .tokenizer import TokenizeError, TokenizerComponent, TokenizerSession
+from .worlds import shape
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(EdgepopError):
+    """Bad input on the command line: exit status 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except UsageError as e:
+        print(f"edgepop: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except (EdgepopError, OSError) as e:
+        print(f"edgepop: error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgepop", description="AI pre-processing at the network edge.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    limits = argparse.ArgumentParser(add_help=False)
+    limits.add_argument("--memory-limit-mib", type=int, default=Limits.memory_bytes // MiB,
+                        help="linear memory per instance (default: %(default)s)")
+    limits.add_argument("--deadline-ms", type=int, default=Limits.call_deadline_ms,
+                        help="CPU deadline per call into the component (default: %(default)s)")
+    limits.add_argument("--cache-dir", type=Path, help="where compiled components are kept")
+
+    build = commands.add_parser("build", help="build a component")
+    kinds = build.add_subparsers(required=True, metavar="KIND")
+    tok = kinds.add_parser("tokenizer", parents=[limits], help="bake a tokenizer.json into a tokenizer component")
+    tok.add_argument("--tokenizer-json", type=Path, required=True, help="the model's tokenizer.json")
+    tok.add_argument("-o", "--output", type=Path, required=True, help="the .wasm to write")
+    tok.add_argument("--name", help="model name (default: the tokenizer.json's directory name)")
+    tok.add_argument("--max-context", type=int, help="context window in tokens (default: tokenizer_config.json's)")
+    tok.add_argument("--max-input-bytes", type=int, default=DEFAULT_MAX_INPUT_BYTES,
+                     help="largest text the component accepts (default: %(default)s)")
+    tok.set_defaults(run=_build_tokenizer)
+
+    tokenize = commands.add_parser("tokenize", parents=[limits], help="tokenize text with a tokenizer component")
+    tokenize.add_argument("--component", type=Path, required=True)
+    source = tokenize.add_mutually_exclusive_group(required=True)
+    source.add_argument("text", nargs="?", help="the text to tokenize")
+    source.add_argument("--file", type=Path, help="tokenize this file's UTF-8 text")
+    source.add_argument("--jsonl", action="store_true",
+                        help='read {"text": ...} lines from stdin, write {"ids": [...], "count": N} lines')
+    tokenize.add_argument("--no-special", action="store_true", help="do not add the model's special tokens")
+    tokenize.set_defaults(run=_tokenize)
+
+    decode = commands.add_parser("decode", parents=[limits], help="turn token ids back into text")
+    decode.add_argument("--component", type=Path, required=True)
+    decode.add_argument("ids", nargs="+", help="token ids")
+    decode.add_argument("--keep-special", action="store_true", help="keep special tokens in the text")
+    decode.set_defaults(run=_decode)
+
+    info = commands.add_parser("info", parents=[limits], help="describe a component")
+    info.add_argument("component", type=Path)
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.set_defaults(run=_info)
+
+    conf = commands.add_parser("conformance", parents=[limits],
+                               help="compare a tokenizer component with HF tokenizers on real and random text")
+    conf.add_argument("component", type=Path)
+    conf.add_argument("--tokenizer-json", type=Path, required=True, help="the tokenizer.json it was built from")
+    conf.add_argument("--corpus", default="code,multilingual,fuzz",
+                      help="comma-separated: code, multilingual, fuzz (default: %(default)s)")
+    conf.add_argument("--code-bytes", type=int, default=5_000_000, help="bytes of stdlib source (default: %(default)s)")
+    conf.add_argument("--fuzz", type=int, default=2000, help="random texts (default: %(default)s)")
+    conf.add_argument("--seed", type=int, default=0)
+    conf.add_argument("--show", type=int, default=5, help="mismatches to print (default: %(default)s)")
+    conf.set_defaults(run=_conformance)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> RuntimeConfig:
+    limits = Limits(memory_bytes=args.memory_limit_mib * MiB, call_deadline_ms=args.deadline_ms)
+    if args.cache_dir:
+        return RuntimeConfig(limits=limits, cache_dir=args.cache_dir)
+    return RuntimeConfig(limits=limits)
+
+
+def _runtime(args: argparse.Namespace) -> Runtime:
+    return Runtime(_config(args))
+
+
+def _build_tokenizer(args: argparse.Namespace) -> int:
+    try:
+        built = build_tokenizer(
+            args.tokenizer_json, args.output,
+            model_name=args.name, max_context_length=args.max_context,
+            max_input_bytes=args.max_input_bytes, runtime_config=_config(args),
+        )
+    except BuildError as e:
+        raise UsageError(str(e)) from None
+    context = f"{built.max_context_length:,}" if built.max_context_length else "unknown"
+    print(
+        f"built {built.path} ({built.size_bytes / MiB:.1f} MiB): {built.model_name}, "
+        f"{built.vocab_size:,} ids, {built.special_tokens} special tokens, context {context}, "
+        f"source sha256 {built.source_sha256[:16]}..."
+    )
+    return EXIT_OK
+
+
+def _read_text_file(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UsageError(
+            f"{path} is not valid UTF-8: byte 0x{data[e.start]:02x} at offset {e.start} ({e.reason})"
+        ) from None
+
+
+def _tokenize(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    try:
+        session = TokenizerComponent(runtime.load(args.component)).session()
+        add_special = not args.no_special
+        if args.jsonl:
+            return _tokenize_lines(session, sys.stdin, sys.stdout, add_special)
+        text = _read_text_file(args.file) if args.file else args.text
+        if text == "":
+            raise UsageError(f"{args.file or 'the text'} is empty: there is nothing to tokenize")
+        try:
+            ids = session.encode(text, add_special)
+        except TokenizeError as e:
+            raise UsageError(str(e)) from None
+        print(json.dumps({"ids": ids, "count": len(ids)}))
+        return EXIT_OK
+    finally:
+        runtime.close()
+
+
+def _tokenize_lines(session: TokenizerSession, lines: TextIO, out: TextIO, add_special: bool) -> int:
+    """One output line per input line, in order; a bad line gets an error line, never a gap."""
+    status = EXIT_OK
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            ids = session.encode(_text_of_line(line, number), add_special)
+            record: dict[str, object] = {"ids": ids, "count": len(ids)}
+        except (UsageError, TokenizeError) as e:
+            record, status = {"error": str(e), "line": number}, EXIT_FAILED
+        except GuestTrap as e:
+            record, status = {"error": str(e), "line": number}, EXIT_FAILED
+            session = TokenizerSession(session.instance.loaded)  # a trapped instance is not reused
+        out.write(json.dumps(record) + "\n")
+        out.flush()
+    return status
+
+
+def _text_of_line(line: str, number: int) -> str:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"line {number} is not JSON: {e}") from None
+    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+        raise UsageError(f'line {number} has no "text" string')
+    if record["text"] == "":
+        raise UsageError(f"line {number}: the text is empty: there is nothing to tokenize")
+    return record["text"]
+
+
+def _decode(args: argparse.Namespace) -> int:
+    try:
+        ids = [int(i) for i in args.ids]
+    except ValueError as e:
+        raise UsageError(f"token ids must be integers: {e}") from None
+    runtime = _runtime(args)
+    try:
+        component = TokenizerComponent(runtime.load(args.component))
+        try:
+            print(component.decode(ids, skip_special_tokens=not args.keep_special))
+        except TokenizeError as e:
+            raise UsageError(str(e)) from None
+        return EXIT_OK
+    finally:
+        runtime.close()
+
+
+def _info(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    try:
+        loaded = runtime.load(args.component)
+        found = shape(loaded.component, runtime.engine)
+        world = found.world()
+        description: dict[str, object] = {
+            "path": str(loaded.path),
+            "size_bytes": loaded.path.stat().st_size,
+            "sha256": loaded.sha256(),
+            "world": world.name if world else None,
+            "imports": list(found.imports),
+            "unexpected_imports": found.unexpected_imports(world) if world else [],
+            "exports": {name: list(functions) for name, functions in found.exports.items()},
+        }
+        if world and "edge:ai/tokenizer@0.1.0" in world.exports:
+            info = TokenizerComponent(loaded).describe()
+            description["tokenizer"] = {
+                "model_name": info.model_name,
+                "model_type": info.model_type,
+                "vocab_size": info.vocab_size,
+                "special_tokens": len(info.special_tokens),
+                "first_special_tokens": [t.content for t in info.special_tokens[:5]],
+                "max_context_length": info.max_context_length,
+                "lossless": info.lossless,
+                "max_input_bytes": info.max_input_bytes,
+                "source_sha256": info.source_sha256,
+            }
+        if args.json:
+            print(json.dumps(description, indent=2))
+        else:
+            _print_info(description)
+        return EXIT_OK
+    finally:
+        runtime.close()
+
+
+def _print_info(d: dict) -> None:
+    print(f"component  {d['path']} ({d['size_bytes'] / MiB:.1f} MiB)")
+    print(f"sha256     {d['sha256']}")
+    print(f"world      {d['world'] or 'none of edgepop' + chr(39) + 's worlds'}")
+    for name, functions in d["exports"].items():
+        print(f"export     {name}: {', '.join(functions)}")
+    wasi = [i for i in d["imports"] if i.startswith("wasi:")]
+    print(f"imports    {len(wasi)} WASI 0.2 interfaces (granted without capabilities: "
+          "no files, no environment, no network)")
+    for name in d["unexpected_imports"]:
+        print(f"import     {name}  (not allowed by the world)")
+    tok = d.get("tokenizer")
+    if tok:
+        context = f"{tok['max_context_length']:,} tokens" if tok["max_context_length"] else "unknown"
+        print(f"tokenizer  {tok['model_name']} ({tok['model_type']}), {tok['vocab_size']:,} ids, "
+              f"{tok['special_tokens']} special tokens ({', '.join(tok['first_special_tokens'])}, ...)")
+        print(f"           context {context}; lossless: {'yes' if tok['lossless'] else 'no'}; "
+              f"max input {tok['max_input_bytes']:,} bytes")
+        print(f"           built from tokenizer.json sha256 {tok['source_sha256']}")
+
+
+def _conformance(args: argparse.Namespace) -> int:
+    wanted = {c.strip() for c in args.corpus.split(",") if c.strip()}
+    unknown = wanted - {"code", "multilingual", "fuzz"}
+    if unknown:
+        raise UsageError(f"unknown corpus {', '.join(sorted(unknown))}; choose from code, multilingual, fuzz")
+    try:
+        reference = Reference.from_file(str(args.tokenizer_json))
+    except Exception as e:  # tokenizers raises plain Exception for unreadable files
+        raise UsageError(f"cannot load {args.tokenizer_json} with HF tokenizers: {e}") from None
+    runtime = _runtime(args)
+    try:
+        component = TokenizerComponent(runtime.load(args.component))
+        specials = [t.content for t in component.describe().special_tokens]
+        suites: list[tuple[str, list[corpora.Document]]] = []
+        if "code" in wanted:
+            suites.append(("code", corpora.code_corpus(args.code_bytes)))
+        if "multilingual" in wanted:
+            suites.append(("multilingual", [corpora.Document(lang, text)
+                                            for lang, text in corpora.multilingual_corpus().items()]))
+        if "fuzz" in wanted:
+            suites.append(("fuzz", fuzz_documents(args.fuzz, args.seed, specials)))
+        failed = False
+        progress = Progress(len(suites) * 2)
+        for name, documents in suites:
+            for add_special in (True, False):
+                with progress.stage(f"{name}, add_special_tokens={add_special}"):
+                    report = check(component, reference, documents, add_special_tokens=add_special)
+                print(report.summary(f"{name} (add_special_tokens={add_special})"))
+                for mismatch in report.mismatches[: args.show]:
+                    print("  " + mismatch.describe())
+                for problem in (report.round_trip_failures + report.errors)[: args.show]:
+                    print("  " + problem)
+                failed |= not report.ok
+        return EXIT_FAILED if failed else EXIT_OK
+    finally:
+        runtime.close()
