@@ -1,0 +1,183 @@
+"""The BPE model: vocabulary, ranked merges, and HF's merge loop, exactly.
+
+`merge` mirrors tokenizers' models/bpe/word.rs `merge_all`: a min-heap of candidate
+merges keyed by (rank, position) over a linked list of symbols, stale entries dropped
+when popped. That is O(n log n) in the word length, so a megabyte without whitespace is
+no quadratic trap, and it keeps HF's exact choices in the corner cases (two merges
+producing the same token, a stale entry whose pair now yields the same id).
+"""
+
+from __future__ import annotations
+
+from heapq import heapify, heappop, heappush
+
+from .errors import UnsupportedTokenizer
+
+
+class BPE:
+    """Byte-pair encoding over a vocabulary (`tokenizer.json`'s `model`)."""
+
+    def __init__(
+        self,
+        vocab: dict[str, int],
+        merges: list[tuple[str, str]],
+        *,
+        ignore_merges: bool = False,
+        unk_token: str | None = None,
+        fuse_unk: bool = False,
+        byte_fallback: bool = False,
+        continuing_subword_prefix: str = "",
+        end_of_word_suffix: str = "",
+        path: str = "model",
+    ) -> None:
+        self.vocab = vocab
+        self.ignore_merges = ignore_merges
+        self.unk_id = vocab.get(unk_token) if unk_token is not None else None
+        if unk_token is not None and self.unk_id is None:
+            raise UnsupportedTokenizer(f"{path}.unk_token", f"unk_token {unk_token!r} is not in the vocabulary")
+        self.fuse_unk = fuse_unk
+        self.byte_fallback = byte_fallback
+        self.prefix = continuing_subword_prefix
+        self.suffix = end_of_word_suffix
+        self.id_to_token: dict[int, str] = {i: t for t, i in vocab.items()}
+        # A merge (a, b) -> (rank, new id), packed into one int each way to keep the
+        # table small: key a << shift | b, value rank << shift | new id. A pair listed
+        # twice keeps its last rank, as HF's map does.
+        self.shift = max(max(vocab.values(), default=0).bit_length(), 1)
+        self.mask = (1 << self.shift) - 1
+        self.merges: dict[int, int] = {}
+        for rank, (a, b) in enumerate(merges):
+            merged = a + b[len(self.prefix) :]
+            ids = [vocab.get(t) for t in (a, b, merged)]
+            if None in ids:
+                missing = (a, b, merged)[ids.index(None)]
+                raise UnsupportedTokenizer(f"{path}.merges[{rank}]", f"merge {a!r} {b!r} uses {missing!r}, which is not in the vocabulary")
+            self.merges[ids[0] << self.shift | ids[1]] = rank << self.shift | ids[2]
+
+    def symbols(self, word: str) -> list[int]:
+        """The ids of `word`'s characters before merging (HF's merge_word, first half).
+
+        A character the vocabulary lacks becomes the unknown token (fused with its
+        neighbours when `fuse_unk`), its bytes' `<0xNN>` tokens with `byte_fallback`, or
+        nothing at all when neither is configured, as in HF.
+        """
+        vocab = self.vocab
+        if not (self.prefix or self.suffix or self.unk_id is not None or self.byte_fallback):
+            return [vocab[c] for c in word if c in vocab]
+        out: list[int] = []
+        unk_pending = False
+        last = len(word) - 1
+        for i, c in enumerate(word):
+            s = (self.prefix if i else "") + c + (self.suffix if i == last else "")
+            token_id = vocab.get(s)
+            if token_id is not None:
+                if unk_pending:
+                    out.append(self.unk_id)
+                    unk_pending = False
+                out.append(token_id)
+                continue
+            if self.byte_fallback:
+                fallback = [vocab.get(f"<0x{b:02X}>") for b in s.encode("utf-8")]
+                if None not in fallback:
+                    out.extend(fallback)
+                    continue
+            if self.unk_id is not None:
+                if unk_pending and not self.fuse_unk:
+                    out.append(self.unk_id)
+                unk_pending = True
+        if unk_pending:
+            out.append(self.unk_id)
+        return out
+
+    def tokenize(self, word: str) -> list[int]:
+        """Ids of one pre-tokenized piece, given in the model's alphabet (byte-level chars)."""
+        if self.ignore_merges:
+            token_id = self.vocab.get(word)
+            if token_id is not None:
+                return [token_id]
+        return self.merge(self.symbols(word))
+
+    def merge(self, ids: list[int]) -> list[int]:
+        """Apply the merges to a list of symbol ids, lowest rank first, leftmost on ties."""
+        n = len(ids)
+        if n < 2:
+            return ids
+        merges, shift, mask = self.merges, self.shift, self.mask
+        get = merges.get
+        heap = []
+        for pos in range(n - 1):
+            m = get(ids[pos] << shift | ids[pos + 1])
+            if m is not None:
+                heap.append((m >> shift, pos, m & mask))
+        if not heap:
+            return ids
+        heapify(heap)
+        symbols = list(ids)  # -1 marks a symbol merged into its left neighbour
+        nxt = list(range(1, n + 1))
+        nxt[-1] = -1
+        prev = list(range(-1, n - 1))
+        while heap:
+            _, pos, new = heappop(heap)
+            right = nxt[pos]
+            left_id = symbols[pos]
+            if left_id < 0 or right < 0:
+                continue
+            m = get(left_id << shift | symbols[right])
+            if m is None or m & mask != new:
+                continue  # stale: the pair at pos changed since this entry was pushed
+            symbols[pos] = new
+            symbols[right] = -1
+            after = nxt[pos] = nxt[right]
+            if after >= 0:
+                prev[after] = pos
+                m = get(new << shift | symbols[after])
+                if m is not None:
+                    heappush(heap, (m >> shift, pos, m & mask))
+            before = prev[pos]
+            if before >= 0:
+                m = get(symbols[before] << shift | new)
+                if m is not None:
+                    heappush(heap, (m >> shift, before, m & mask))
+        return [s for s in symbols if s >= 0]
+
+
+def from_json(config: dict, path: str = "model") -> BPE:
+    """The BPE model of a tokenizer.json, refusing options edgepop does not reproduce."""
+    if config.get("type") != "BPE":
+        raise UnsupportedTokenizer(f"{path}.type", f"model {config.get('type')!r} is not implemented (edgepop has BPE)")
+    dropout = config.get("dropout")
+    if dropout not in (None, 0, 0.0):
+        raise UnsupportedTokenizer(f"{path}.dropout", f"BPE dropout {dropout!r} makes ids random; edgepop needs it null")
+    vocab = config.get("vocab")
+    if not isinstance(vocab, dict) or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in vocab.values()):
+        raise UnsupportedTokenizer(f"{path}.vocab", "expected an object mapping tokens to non-negative ids")
+    if len(set(vocab.values())) != len(vocab):
+        raise UnsupportedTokenizer(f"{path}.vocab", "two tokens share an id, which makes HF's decoding ambiguous")
+    merges = []
+    raw_merges = config.get("merges", [])
+    if not isinstance(raw_merges, list):
+        raise UnsupportedTokenizer(f"{path}.merges", "expected a list of merges")
+    strings = [m for m in raw_merges if isinstance(m, str)]
+    if strings and len(strings) == len(raw_merges):
+        # The legacy form, "a b" per merge (HF skips "#version" lines).
+        for rank, line in enumerate(m for m in strings if not m.startswith("#version")):
+            parts = line.split(" ")
+            if len(parts) != 2:
+                raise UnsupportedTokenizer(f"{path}.merges[{rank}]", f"merge {line!r} is not two tokens separated by one space")
+            merges.append((parts[0], parts[1]))
+    else:
+        for rank, pair in enumerate(raw_merges):
+            if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(t, str) for t in pair)):
+                raise UnsupportedTokenizer(f"{path}.merges[{rank}]", f"expected a pair of tokens, got {pair!r}")
+            merges.append((pair[0], pair[1]))
+    return BPE(
+        vocab,
+        merges,
+        ignore_merges=bool(config.get("ignore_merges") or False),
+        unk_token=config.get("unk_token"),
+        fuse_unk=bool(config.get("fuse_unk") or False),
+        byte_fallback=bool(config.get("byte_fallback") or False),
+        continuing_subword_prefix=config.get("continuing_subword_prefix") or "",
+        end_of_word_suffix=config.get("end_of_word_suffix") or "",
+        path=path,
+    )

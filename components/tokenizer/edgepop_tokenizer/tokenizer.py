@@ -1,0 +1,182 @@
+"""The tokenizer: HF's encode and decode pipelines, put together from a tokenizer.json.
+
+encode: added tokens are cut out of the raw text (added_vocabulary), the rest is
+normalized (normalizers) and cut into pieces (pre_tokenizers), each piece goes through
+the byte-level mapping and BPE (byte_level, bpe), and the post-processor adds the
+special tokens around the result (post_processors).
+
+Speed comes from the word cache: piece (in the text's own characters) -> tuple of ids.
+Looking pieces up is one C-level `map` over the list the regex returned; only pieces
+never seen before go through the byte mapping and BPE. `warm()` fills the cache ahead
+of time with every vocabulary entry that is a piece on its own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from itertools import chain
+
+from . import added_vocabulary, bpe, byte_level, decoders, normalizers, post_processors, pre_tokenizers
+from .errors import UnknownTokenId, UnsupportedTokenizer
+
+# Pieces longer than this are tokenized every time (HF's BPE cache has the same bound,
+# in bytes): long runs without whitespace are rare and would only bloat the cache.
+MAX_CACHED_PIECE = 256
+# How many entries the cache may gain at run time beyond what warm() put in, so that a
+# long-lived instance fed endless new words stays within a bounded memory.
+RUNTIME_CACHE_ENTRIES = 1 << 16
+
+
+class Tokenizer:
+    """A byte-level BPE tokenizer that gives the ids HF `tokenizers` gives, bit for bit."""
+
+    model_type: str = "BPE"
+
+    def __init__(self, config: dict) -> None:
+        for key in ("truncation", "padding"):
+            if config.get(key) is not None:
+                raise UnsupportedTokenizer(key, f"{key} changes ids per call; edgepop needs it null")
+        if config.get("version", "1.0") != "1.0":
+            raise UnsupportedTokenizer("version", f"tokenizer.json version {config.get('version')!r} is not 1.0")
+        model_config = config.get("model")
+        if not isinstance(model_config, dict):
+            raise UnsupportedTokenizer("model", "expected an object")
+        self._normalizer = normalizers.from_json(config.get("normalizer"))
+        self._pre_tokenizer = pre_tokenizers.from_json(config.get("pre_tokenizer"))
+        self._model = bpe.from_json(model_config)
+        self._added = added_vocabulary.from_json(config.get("added_tokens"), self._model.vocab, self._normalizer)
+        self._post = post_processors.from_json(config.get("post_processor"))
+        self._decoder = decoders.from_json(config.get("decoder"))
+
+        vocab = self._model.vocab
+        self.vocab_size: int = len(vocab) + sum(1 for c in self._added.by_content if c not in vocab)
+        self.special_tokens: list[tuple[int, str]] = sorted(
+            (i, t.content) for i, t in self._added.by_id.items() if t.special
+        )
+        # id -> the string it decodes from; added tokens first, as HF looks them up.
+        size = max([*self._model.id_to_token, *self._added.by_id, -1]) + 1
+        self._id_to_token: list[str | None] = [None] * size
+        for i, token in self._model.id_to_token.items():
+            self._id_to_token[i] = token
+        for i in self._added.by_id:
+            self._id_to_token[i] = self._added.token(i)
+        self.lossless: bool = self._is_lossless(config.get("decoder"))
+
+        self._cache: dict[str, tuple[int, ...]] = {}
+        self._cache_limit = RUNTIME_CACHE_ENTRIES
+
+    @classmethod
+    def from_str(cls, json_text: str) -> Tokenizer:
+        """Parse and check a tokenizer.json; UnsupportedTokenizer for anything not reproduced exactly."""
+        try:
+            config = json.loads(json_text)
+        except json.JSONDecodeError as e:
+            raise UnsupportedTokenizer("tokenizer.json", f"not valid JSON: {e}") from None
+        if not isinstance(config, dict):
+            raise UnsupportedTokenizer("tokenizer.json", "expected a JSON object")
+        return cls(config)
+
+    def _is_lossless(self, decoder_config: object) -> bool:
+        """Whether decoding gives back the text, whatever it is (see `lossless` in __init__.py)."""
+        decoder_types = [decoder_config.get("type")] if isinstance(decoder_config, dict) else []
+        if decoder_types == ["Sequence"]:
+            decoder_types = [d.get("type") for d in decoder_config["decoders"]]
+        model = self._model
+        added = self._added.by_id.values()
+        added_ids = set(self._post.before + self._post.after)
+        return (
+            self._normalizer is None
+            and self._pre_tokenizer.lossless
+            and decoder_types == ["ByteLevel"]
+            and not (model.prefix or model.suffix)
+            and all(c in model.vocab for c in byte_level.BYTE_CHARS)
+            and not any(t.lstrip or t.rstrip for t in added)
+            and all(self._decoder([t.content]) == t.content for t in added if not t.special)
+            and all(self._id_to_token[i] in self._added.special for i in added_ids if i < len(self._id_to_token))
+            and all(i < len(self._id_to_token) for i in added_ids)
+        )
+
+    # ---- encoding ---------------------------------------------------------------------
+
+    def _piece_ids(self, pieces: list[str]) -> list[tuple[int, ...]]:
+        """The ids of each piece, from the cache or, for new pieces, from BPE."""
+        cache = self._cache
+        parts = list(map(cache.get, pieces))
+        if None in parts:
+            model = self._model
+            for i, piece in enumerate(pieces):
+                if parts[i] is None:
+                    ids = tuple(model.tokenize(byte_level.to_byte_level(piece)))
+                    if len(cache) < self._cache_limit and len(piece) <= MAX_CACHED_PIECE:
+                        cache[piece] = ids
+                    parts[i] = ids
+        return parts
+
+    def _parts(self, text: str) -> list[tuple[int, ...]]:
+        """The ids of `text` before post-processing, as a list of tuples."""
+        parts: list[tuple[int, ...]] = []
+        for piece, token_id in self._added.split(text, self._normalizer):
+            if token_id is None:
+                parts.extend(self._piece_ids(self._pre_tokenizer(piece)))
+            else:
+                parts.append((token_id,))
+        return parts
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        """The ids HF's `encode(text, add_special_tokens=...).ids` gives."""
+        ids = list(chain.from_iterable(self._parts(text)))
+        if add_special_tokens and (self._post.before or self._post.after):
+            return [*self._post.before, *ids, *self._post.after]
+        return ids
+
+    def encode_batch(self, texts: list[str], add_special_tokens: bool = True) -> list[list[int]]:
+        return [self.encode(text, add_special_tokens) for text in texts]
+
+    def count(self, text: str, add_special_tokens: bool = True) -> int:
+        """len(encode(text, add_special_tokens)), without building the list."""
+        extra = len(self._post.before) + len(self._post.after) if add_special_tokens else 0
+        return sum(map(len, self._parts(text))) + extra
+
+    # ---- decoding ---------------------------------------------------------------------
+
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
+        """The text HF's `decode(ids, skip_special_tokens=...)` gives; UnknownTokenId for an id not in the vocabulary."""
+        table = self._id_to_token
+        try:
+            tokens = [table[i] for i in ids]
+            valid = None not in tokens and (not ids or min(ids) >= 0)
+        except (IndexError, TypeError):
+            valid = False
+        if not valid:
+            for position, i in enumerate(ids):
+                if not (isinstance(i, int) and 0 <= i < len(table) and table[i] is not None):
+                    raise UnknownTokenId(position, i)
+        if skip_special_tokens and self._added.special:
+            special = self._added.special
+            tokens = [t for t in tokens if t not in special]
+        return self._decoder(tokens)
+
+    # ---- the word cache ---------------------------------------------------------------
+
+    def warm(self) -> int:
+        """Fill the word cache with every vocabulary entry that is a piece on its own.
+
+        An entry qualifies when its bytes are valid UTF-8 and pre-tokenizing that text
+        gives back exactly that text. Meant for build time, when the result is
+        snapshotted. Returns the number of cache entries.
+        """
+        cache = self._cache
+        model = self._model
+        for token in model.vocab:
+            if not byte_level.is_byte_level(token):
+                continue
+            try:
+                text = byte_level.to_bytes([token]).decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            if text in cache or len(text) > MAX_CACHED_PIECE or self._pre_tokenizer(text) != [text]:
+                continue
+            cache[text] = tuple(model.tokenize(token))
+        self._cache_limit = len(cache) + RUNTIME_CACHE_ENTRIES
+        return len(cache)
