@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edgepop import corpora
-from edgepop.build import TOKENIZER_GUEST_DIR, TOKENIZER_WORLD, componentize
+from edgepop.build import TOKENIZER_GUEST_DIR, TOKENIZER_WORLD, WIT_DIR, componentize
 
 ROOT = Path(__file__).resolve().parent.parent
 # Tests share the AOT artefacts `make build` left, as the Makefile does.
@@ -50,11 +50,15 @@ def component_path(model: str) -> Path:
     return path
 
 
-def build_test_component(name: str) -> Path:
-    """Build (once, and again when its source changes) a test-only component from tests/components/NAME."""
+def build_test_component(name: str, world: str = TOKENIZER_WORLD) -> Path:
+    """Build (once, and again when its source changes) a test-only component from tests/components/NAME.
+
+    A component with a wit/ folder of its own targets a world there; others target edgepop's.
+    """
     source = TEST_COMPONENTS_SRC / name
     out = BUILD_DIR / "test-components" / f"{name}.wasm"
-    sources = list(source.glob("*.py")) + list((TOKENIZER_GUEST_DIR / "edgepop_tokenizer").glob("*.py"))
+    wit_dir = source / "wit" if (source / "wit").is_dir() else WIT_DIR
+    sources = [*source.glob("*.py"), *wit_dir.glob("*.wit"), *(TOKENIZER_GUEST_DIR / "edgepop_tokenizer").glob("*.py")]
     if not out.exists() or out.stat().st_mtime < max(p.stat().st_mtime for p in sources):
-        componentize("guest", [source, TOKENIZER_GUEST_DIR], TOKENIZER_WORLD, out)
+        componentize("guest", [source, TOKENIZER_GUEST_DIR], world, out, wit_dir)
     return out

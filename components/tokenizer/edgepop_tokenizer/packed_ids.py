@@ -25,7 +25,16 @@ def pack(ids: Iterable[int]) -> str:
 
 
 def unpack(packed: str) -> list[int]:
-    """The ids of a packed string. Raises ValueError naming what is malformed."""
+    """The ids of a packed string, as a list. Raises ValueError naming what is malformed."""
+    return unpack_array(packed).tolist()
+
+
+def unpack_array(packed: str) -> array.array:
+    """The ids of a packed string as an array of u32: no Python int per id is made.
+
+    Building a list of 5,000 ints costs about 100 µs on its own, more than the crossing;
+    a host that only forwards or counts ids keeps them in this form.
+    """
     try:
         data = packed.encode("latin-1")
     except UnicodeEncodeError as e:
@@ -38,7 +47,7 @@ def unpack(packed: str) -> list[int]:
     values.frombytes(data)
     if _BIG_ENDIAN:
         values.byteswap()
-    return values.tolist()
+    return values
 
 
 def count(packed: str) -> int:

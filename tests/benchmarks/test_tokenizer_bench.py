@@ -1,0 +1,146 @@
+"""Tokenizer speed, side by side in one run: HF native, tiktoken, Python native, the component.
+
+Throughput is over whole corpora (one `encode` per document, as prompts arrive), timed
+with a few rounds each; `make bench` turns the medians into MB/s and ratios to HF.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+
+import pytest
+
+from edgepop import corpora
+from edgepop.runtime import Runtime
+from edgepop.tokenizer import TokenizerSession
+
+from conftest import BYTE_LEVEL_MODELS, component_path, tokenizer_json
+from engines import component, hf, python_native, tiktoken_encoding
+
+ROUNDS = 3
+MODEL = "llama-3.2"
+
+
+@pytest.fixture(scope="module")
+def runtime() -> Runtime:
+    rt = Runtime()
+    yield rt
+    rt.close()
+
+
+@pytest.fixture(scope="module")
+def code() -> list[str]:
+    """4 MB of standard-library source, the corpus the issue's reference figures were measured on."""
+    return [doc.text for doc in corpora.code_corpus(4_000_000)]
+
+
+@pytest.fixture(scope="module")
+def multilingual() -> list[str]:
+    return list(corpora.multilingual_corpus(bytes_per_language=16_000).values())
+
+
+def run_corpus(benchmark, encode, texts: list[str], group: str) -> None:
+    benchmark.group = group
+    benchmark.extra_info["bytes"] = sum(len(t.encode("utf-8")) for t in texts)
+
+    def all_documents() -> int:
+        return sum(len(encode(t)) for t in texts)
+
+    benchmark.extra_info["tokens"] = benchmark.pedantic(all_documents, rounds=ROUNDS, iterations=1, warmup_rounds=1)
+
+
+ENGINES = ["hf", "tiktoken", "python-native", "component"]
+
+
+def make_engine(name: str, model: str, runtime: Runtime, check: list[str]):
+    path = tokenizer_json(model)
+    if name == "hf":
+        return hf(path)
+    if name == "tiktoken":
+        encode = tiktoken_encoding(path, check)
+        if encode is None:
+            pytest.skip(f"{model}'s BPE is not tiktoken's")
+        return encode
+    if name == "python-native":
+        return python_native(path)
+    return component(runtime, component_path(model))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_code_throughput(benchmark, engine: str, runtime: Runtime, code: list[str]) -> None:
+    encode = make_engine(engine, MODEL, runtime, code[:20])
+    run_corpus(benchmark, encode, code, f"throughput: {MODEL}, 4 MB of code")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_multilingual_throughput(benchmark, engine: str, runtime: Runtime, multilingual: list[str]) -> None:
+    encode = make_engine(engine, MODEL, runtime, multilingual[:20])
+    run_corpus(benchmark, encode, multilingual, f"throughput: {MODEL}, multilingual")
+
+
+@pytest.mark.parametrize("engine", ["hf", "component"])
+@pytest.mark.parametrize("model", [m for m in BYTE_LEVEL_MODELS if m != MODEL])
+def test_every_model_on_code(benchmark, model: str, engine: str, runtime: Runtime, code: list[str]) -> None:
+    sample = code[: len(code) // 4]  # about 1 MB
+    run_corpus(benchmark, make_engine(engine, model, runtime, sample[:20]), sample, f"throughput: {model}, 1 MB of code")
+
+
+def test_instantiate_and_first_encode_of_1kb(benchmark, runtime: Runtime, code: list[str]) -> None:
+    """A fresh instance per request, as served: new store, instantiate, encode a 1 KB prompt."""
+    loaded = runtime.load(component_path(MODEL))
+    prompt = code[1].encode("utf-8")[:1024].decode("utf-8", "ignore")
+    benchmark.group = "latency"
+    benchmark.extra_info["prompt_bytes"] = len(prompt.encode("utf-8"))
+    packed = benchmark.pedantic(
+        lambda: TokenizerSession(loaded).encode_packed(prompt), rounds=300, iterations=1, warmup_rounds=10
+    )
+    assert len(packed) > 0
+
+
+def test_load_compiled_component(benchmark) -> None:
+    """A restarted host loading a component whose AOT artefact is kept: a map, not a compile."""
+    path = component_path(MODEL)
+    Runtime().load(path)  # make sure the artefact exists
+    runtimes: list[Runtime] = []
+
+    def fresh_runtime():
+        runtimes.append(Runtime())
+        return (runtimes[-1],), {}
+
+    benchmark.group = "latency"
+    benchmark.pedantic(lambda rt: rt.load(path), setup=fresh_runtime, rounds=30, iterations=1)
+    for rt in runtimes:
+        rt.close()
+
+
+def _no_whitespace_inputs(size: int, multilingual: list[str]) -> dict[str, str]:
+    rng = random.Random(7)
+    cjk = "".join(ch for text in multilingual for ch in text if "\u4e00" <= ch <= "\u9fff")
+    return {
+        "random letters": "".join(rng.choices(string.ascii_lowercase, k=size)),
+        "one repeated letter": "a" * size,
+        "random base64": "".join(rng.choices(string.ascii_letters + string.digits + "+/", k=size)),
+        "CJK without spaces": "".join(rng.choices(cjk, k=size // 3)),
+    }
+
+
+@pytest.mark.parametrize("engine", ["hf", "python-native", "component"])
+@pytest.mark.parametrize("kind", ["ordinary text", "random letters", "one repeated letter", "random base64",
+                                  "CJK without spaces"])
+def test_worst_case_1mb(benchmark, kind: str, engine: str, runtime: Runtime, code: list[str],
+                        multilingual: list[str]) -> None:
+    """1 MB with no whitespace against 1 MB of ordinary text: BPE must not go quadratic."""
+    size = 1_000_000
+    if kind == "ordinary text":
+        text = "".join(code)[:size]
+    else:
+        text = _no_whitespace_inputs(size, multilingual)[kind]
+    benchmark.group = f"worst case: {engine}"
+    benchmark.extra_info["bytes"] = len(text.encode("utf-8"))
+
+    def fresh_engine():
+        # A new engine each round, so no round finds the previous one's cached words.
+        return (make_engine(engine, MODEL, runtime, []),), {}
+
+    benchmark.pedantic(lambda encode: len(encode(text)), setup=fresh_engine, rounds=ROUNDS, iterations=1)
