@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from itertools import chain
+from itertools import chain, islice
 
 from . import added_vocabulary, bpe, byte_level, decoders, normalizers, post_processors, pre_tokenizers
 from .errors import UnknownTokenId, UnsupportedTokenizer
@@ -63,6 +63,12 @@ class Tokenizer:
             self._id_to_token[i] = self._added.token(i)
         self.lossless: bool = self._is_lossless(config.get("decoder"))
 
+        # Byte value -> symbol id, when BPE's initial symbols are simply one per byte.
+        model = self._model
+        plain = not (model.prefix or model.suffix)
+        byte_ids = [model.vocab.get(c) for c in byte_level.BYTE_CHARS]
+        self._byte_ids: list[int] | None = byte_ids if plain and None not in byte_ids else None
+
         self._cache: dict[str, tuple[int, ...]] = {}
         self._cache_limit = RUNTIME_CACHE_ENTRIES
 
@@ -103,15 +109,25 @@ class Tokenizer:
         """The ids of each piece, from the cache or, for new pieces, from BPE."""
         cache = self._cache
         parts = list(map(cache.get, pieces))
-        if None in parts:
-            model = self._model
-            for i, piece in enumerate(pieces):
-                if parts[i] is None:
-                    ids = tuple(model.tokenize(byte_level.to_byte_level(piece)))
-                    if len(cache) < self._cache_limit and len(piece) <= MAX_CACHED_PIECE:
-                        cache[piece] = ids
-                    parts[i] = ids
-        return parts
+        if None not in parts:
+            return parts
+        tokenize = self._tokenize_piece
+        new = {p: tuple(tokenize(p)) for p in {p for p, part in zip(pieces, parts) if part is None}}
+        room = self._cache_limit - len(cache)
+        if room > 0:
+            cache.update(item for item in islice(new.items(), room) if len(item[0]) <= MAX_CACHED_PIECE)
+        return [new[p] if part is None else part for p, part in zip(pieces, parts)]
+
+    def _tokenize_piece(self, piece: str) -> list[int]:
+        """BPE of one piece, from its UTF-8 bytes straight to symbol ids when the vocabulary allows."""
+        model = self._model
+        if self._byte_ids is None:
+            return model.tokenize(byte_level.to_byte_level(piece))
+        if model.ignore_merges:
+            whole = model.vocab.get(byte_level.to_byte_level(piece))
+            if whole is not None:
+                return [whole]
+        return model.merge(list(map(self._byte_ids.__getitem__, piece.encode("utf-8"))))
 
     def _parts(self, text: str) -> list[tuple[int, ...]]:
         """The ids of `text` before post-processing, as a list of tuples."""

@@ -1,0 +1,247 @@
+"""edgepop_tokenizer against HF `tokenizers` on the real models: ids and text, bit for bit.
+
+HF is the oracle at test time; no expected id is written down here. Corpus-scale runs
+compare per document (HF's ids computed once per session with its batch encoder);
+hypothesis fuzzes arbitrary Unicode plus the inputs where tokenizers usually part ways.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from functools import cache
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tokenizers import Tokenizer as HFTokenizer
+
+from conftest import BYTE_LEVEL_MODELS, tokenizer_json
+from edgepop_tokenizer import Tokenizer, UnknownTokenId, unicode_props
+from edgepop_tokenizer.byte_level import BYTE_CHARS
+from edgepop_tokenizer.tokenizer import RUNTIME_CACHE_ENTRIES
+
+FUZZ = settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+
+
+@dataclass
+class Pair:
+    name: str
+    ours: Tokenizer
+    hf: HFTokenizer
+    config: dict
+    warm_entries: int
+
+
+@cache
+def _pair(name: str) -> Pair:
+    text = tokenizer_json(name).read_text(encoding="utf-8")
+    ours = Tokenizer.from_str(text)
+    warm_entries = ours.warm()
+    return Pair(name, ours, HFTokenizer.from_str(text), json.loads(text), warm_entries)
+
+
+@pytest.fixture(scope="module", params=BYTE_LEVEL_MODELS)
+def pair(request) -> Pair:
+    return _pair(request.param)
+
+
+def first_difference(ours: list[int], theirs: list[int], hf: HFTokenizer, label: str) -> str:
+    """A readable account of where two id lists part: index, both ids, the tokens around."""
+    index = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
+    at = lambda ids: ids[index] if index < len(ids) else "(end)"  # noqa: E731
+    context = theirs[max(0, index - 4) : index + 4]
+    return (
+        f"{label}: ids differ at index {index} of {len(theirs)} (ours {len(ours)} ids): "
+        f"ours {at(ours)} vs HF {at(theirs)}; "
+        f"ours around: {[hf.id_to_token(i) for i in ours[max(0, index - 4) : index + 4]]}, "
+        f"HF around: {[hf.id_to_token(i) for i in context]} = {hf.decode(context, skip_special_tokens=False)!r}"
+    )
+
+
+def assert_same_ids(pair: Pair, text: str, add_special_tokens: bool, label: str = "text") -> None:
+    theirs = pair.hf.encode(text, add_special_tokens=add_special_tokens).ids
+    ours = pair.ours.encode(text, add_special_tokens=add_special_tokens)
+    assert ours == theirs, first_difference(ours, theirs, pair.hf, f"{pair.name} {label} {text[:80]!r}")
+
+
+# ---- corpora ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_code_corpus(pair: Pair, code_corpus) -> None:
+    texts = [doc.text for doc in code_corpus]
+    theirs = [e.ids for e in pair.hf.encode_batch(texts, add_special_tokens=True)]
+    for doc, expected in zip(code_corpus, theirs):
+        ours = pair.ours.encode(doc.text)
+        assert ours == expected, first_difference(ours, expected, pair.hf, f"{pair.name} {doc.source}")
+    assert len(code_corpus) > 100
+
+
+@pytest.mark.slow
+def test_multilingual_corpus(pair: Pair, multilingual_corpus) -> None:
+    languages = sorted(multilingual_corpus)
+    theirs = pair.hf.encode_batch([multilingual_corpus[lang] for lang in languages], add_special_tokens=False)
+    for lang, expected in zip(languages, theirs):
+        ours = pair.ours.encode(multilingual_corpus[lang], add_special_tokens=False)
+        assert ours == expected.ids, first_difference(ours, expected.ids, pair.hf, f"{pair.name} language {lang}")
+    assert len(languages) >= 150
+
+
+# ---- fuzzing ----------------------------------------------------------------------------
+
+
+def _chars_of(escape: str) -> list[str]:
+    return [chr(cp) for lo, hi in unicode_props.ranges(escape) for cp in range(lo, hi + 1) if not 0xD800 <= cp <= 0xDFFF]
+
+
+DIGITS = st.sampled_from(_chars_of(r"\p{N}"))  # Nd of every script (Arabic-Indic, fullwidth, 𝟎…), Nl, No
+MARKS = st.sampled_from(_chars_of(r"\p{M}"))
+WHITESPACE = st.sampled_from([" ", "  ", "\t", "\n", "\r\n", "\r", "\u00a0", "\u2028", "\u2029", "\u3000", "\x1c", "\x1f", "\x0b", "\x0c", "\x85", "\u200b", "\ufeff", "\u2003"])
+CONTRACTIONS = st.sampled_from(["'s", "'S", "'ll", "'LL", "'Ll", "'lL", "'ſ", "'K", "'\u212a", "'re", "'RE", "'Ve", "'m", "'M", "'d", "'D", "'t", "'T", "’s", "'x", "'"])
+EMOJI = st.sampled_from([
+    "\U0001F468\u200D\U0001F469\u200D\U0001F467\u200D\U0001F466", "\U0001F3F3\uFE0F\u200D\U0001F308", "\U0001F1EB\U0001F1F7",
+    "\U0001F1FA\U0001F1F8", "\U0001F44D\U0001F3FD", "\U0001F9D1\u200D\U0001F4BB", "\u2764\uFE0F", "\U0001F600", "\u200D", "\uFE0F",
+    "\U0001F1E6", "\U000E0067", "\U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F",
+])
+WORDS = st.sampled_from(["hello", "Hello", "HELLO", "def", "_init_", "日本語", "中文字", "カタカナ", "ひらがな", "한국어", "Привет", "مرحبا", "नमस्ते", "ภาษาไทย", "Ελληνικά", "x1", "1,000", "3.14", "e\u0301", "ﬁ", "ß", "İ", "ǅ"])
+CODE_BITS = st.sampled_from(["(", ")", "{", "}", "==", "->", "//", "/*", "#", "\\", "$", "@", "`", "...", "'''", '"""', "0x1F", "\t\t", "    ", "\n\n"])
+
+
+def fuzz_text(specials: list[str]) -> st.SearchStrategy[str]:
+    """Arbitrary Unicode, mixed with the fragments where tokenizers tend to disagree."""
+    fragment = st.one_of(
+        st.text(max_size=12), DIGITS, MARKS, WHITESPACE, CONTRACTIONS, EMOJI, WORDS, CODE_BITS,
+        st.sampled_from(specials) if specials else st.nothing(),
+    )
+    return st.one_of(st.text(), st.lists(fragment, max_size=25).map("".join))
+
+
+@pytest.mark.parametrize("name", BYTE_LEVEL_MODELS)
+@FUZZ
+@given(data=st.data())
+def test_fuzz_ids(name: str, data) -> None:
+    pair = _pair(name)
+    specials = [t["content"] for t in pair.config["added_tokens"]]
+    # Added tokens inside words and between spaces, for lstrip/rstrip/single_word and leftmost-longest.
+    text = data.draw(fuzz_text(specials + [f" {s} " for s in specials[:5]] + [f"x{s}y" for s in specials[:5]]))
+    add_special_tokens = data.draw(st.booleans())
+    assert_same_ids(pair, text, add_special_tokens)
+    assert pair.ours.count(text, add_special_tokens) == len(pair.hf.encode(text, add_special_tokens=add_special_tokens).ids)
+
+
+@pytest.mark.parametrize("name", BYTE_LEVEL_MODELS)
+@FUZZ
+@given(text=st.text(alphabet=st.characters(codec="utf-8"), min_size=300, max_size=2000))
+def test_fuzz_long_texts(name: str, text: str) -> None:
+    assert_same_ids(_pair(name), text, True)
+
+
+def test_long_runs_without_whitespace(pair: Pair) -> None:
+    """Pieces far longer than any cached word go through the O(n log n) merge loop."""
+    rng = random.Random(7)
+    for text in (
+        "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(20_000)),
+        "a" * 20_000,
+        "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") for _ in range(20_000)),
+        "".join(chr(rng.randrange(0x4E00, 0x9FA5)) for _ in range(5_000)),
+    ):
+        assert_same_ids(pair, text, False, "long run")
+
+
+def test_empty_and_whitespace_only(pair: Pair) -> None:
+    for text in ("", " ", "\n", "   \n\t ", "\u3000"):
+        for add in (True, False):
+            assert_same_ids(pair, text, add)
+
+
+# ---- decoding ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", BYTE_LEVEL_MODELS)
+@FUZZ
+@given(data=st.data())
+def test_fuzz_decode(name: str, data) -> None:
+    pair = _pair(name)
+    valid = _valid_ids(name)
+    special = [i for i, _ in pair.ours.special_tokens]
+    # Single-byte tokens (continuation and lead bytes) spell invalid UTF-8 as often as not.
+    single_bytes = _single_byte_ids(name)
+    ids = data.draw(st.lists(st.one_of(st.sampled_from(valid), st.sampled_from(single_bytes), st.sampled_from(special or valid)), max_size=40))
+    skip = data.draw(st.booleans())
+    assert pair.ours.decode(ids, skip_special_tokens=skip) == pair.hf.decode(ids, skip_special_tokens=skip)
+
+
+@cache
+def _valid_ids(name: str) -> list[int]:
+    return sorted(set(_pair(name).hf.get_vocab(with_added_tokens=True).values()))
+
+
+@cache
+def _single_byte_ids(name: str) -> list[int]:
+    vocab = _pair(name).hf.get_vocab(with_added_tokens=False)
+    return [vocab[c] for c in BYTE_CHARS if c in vocab]
+
+
+def test_decode_every_vocabulary_entry(pair: Pair) -> None:
+    ids = _valid_ids(pair.name)
+    for skip in (True, False):
+        assert pair.ours.decode(ids, skip_special_tokens=skip) == pair.hf.decode(ids, skip_special_tokens=skip)
+    for i in ids[:: max(1, len(ids) // 5000)]:
+        assert pair.ours.decode([i], skip_special_tokens=False) == pair.hf.decode([i], skip_special_tokens=False)
+
+
+@pytest.mark.parametrize("name", BYTE_LEVEL_MODELS)
+@FUZZ
+@given(text=st.text())
+def test_lossless_round_trip(name: str, text: str) -> None:
+    pair = _pair(name)
+    if not pair.ours.lossless:
+        # Qwen3's NFC normalizer changes text; nothing to round-trip.
+        assert pair.config["normalizer"] is not None
+        return
+    ours = pair.ours
+    assert ours.decode(ours.encode(text, add_special_tokens=False), skip_special_tokens=False) == text
+    if not any(content in text for _, content in ours.special_tokens):
+        assert ours.decode(ours.encode(text)) == text
+
+
+def test_unknown_token_id(pair: Pair) -> None:
+    ours = pair.ours
+    good = _valid_ids(pair.name)[:3]
+    bad = max(_valid_ids(pair.name)) + 1
+    with pytest.raises(UnknownTokenId) as info:
+        ours.decode([*good, bad, good[0]])
+    assert (info.value.position, info.value.id) == (3, bad)
+    assert f"{bad}" in str(info.value) and "position 3" in str(info.value)
+    with pytest.raises(UnknownTokenId):
+        ours.decode([-1])
+
+
+# ---- what the component describes -------------------------------------------------------
+
+
+def test_metadata(pair: Pair) -> None:
+    ours, hf = pair.ours, pair.hf
+    assert ours.model_type == "BPE"
+    assert ours.vocab_size == hf.get_vocab_size(with_added_tokens=True)
+    expected = sorted((i, t.content) for i, t in hf.get_added_tokens_decoder().items() if t.special)
+    assert ours.special_tokens == expected
+    assert ours.lossless == (pair.name != "qwen3")
+
+
+def test_batch_and_count_agree_with_encode(pair: Pair) -> None:
+    texts = ["", "Hello world", "  x = f(1, 2)\n", "日本語のテキスト"]
+    for add in (True, False):
+        assert pair.ours.encode_batch(texts, add) == [pair.ours.encode(t, add) for t in texts]
+        assert [pair.ours.count(t, add) for t in texts] == [len(pair.ours.encode(t, add)) for t in texts]
+
+
+def test_word_cache_is_bounded(pair: Pair) -> None:
+    """warm() caches most of the vocabulary; novel words cannot grow the cache without end."""
+    assert pair.warm_entries > 0.5 * pair.ours.vocab_size
+    rng = random.Random(3)
+    novel = " ".join("".join(rng.choice("bcdfghjklmnpqrstvwxz") for _ in range(9)) for _ in range(80_000))
+    assert_same_ids(pair, novel, False, "novel words")
+    assert len(pair.ours._cache) <= pair.warm_entries + RUNTIME_CACHE_ENTRIES
