@@ -9,7 +9,7 @@ over them: exact, but pure Python.
 
 `normalize` is the fast way to the same answer. At import (at build time in a component)
 it compares the interpreter's `unicodedata` with the tables and collects every character
-on which the two could disagree; text without one goes to the C `unicodedata.normalize`,
+on which the two could disagree (DISAGREEMENTS); text without one goes to the C `unicodedata.normalize`,
 and only the stretches around such characters go through `normalize_pure`.
 """
 
@@ -19,21 +19,10 @@ import array
 import re
 import unicodedata
 from collections.abc import Iterator
-from typing import Protocol
 
 from .normalization_data import CANONICAL, COMBINING_RANKS, COMPATIBILITY, NOT_COMPOSED
 
 FORMS = ("NFC", "NFD", "NFKC", "NFKD")
-
-
-class UnicodeDatabase(Protocol):
-    """What normalization needs of `unicodedata` (the module, or `unicodedata.ucd_3_2_0`)."""
-
-    def normalize(self, form: str, text: str, /) -> str: ...
-
-    def is_normalized(self, form: str, text: str, /) -> bool: ...
-
-    def combining(self, char: str, /) -> int: ...
 
 
 def _code_points(encoded: str) -> Iterator[str]:
@@ -174,62 +163,72 @@ def _every_char() -> str:
     return head + array.array("I", range(0xE000, 0x110000)).tobytes().decode("utf-32-le")
 
 
-def disagreements(ucd: UnicodeDatabase) -> frozenset[str]:
-    """Characters on which `ucd.normalize` may give other results than HF for some text.
+def _disagreements() -> frozenset[str]:
+    """Characters on which `unicodedata.normalize` may give other results than HF for some text.
 
     Text with none of them normalizes the same with both. Collected: characters whose
     decomposition differs, whose combining class differs (zero or not, or order), the
     composites and first characters of composition pairs only one side has (the second
-    when the first is itself composed), and every character whose decomposition holds
-    one of these.
+    when the first is itself composed), and the characters that decompose to these.
     """
     every = _every_char()
     differ: set[str] = set()
-    ucd_canonical: dict[str, str] = {}
+    interpreter_nfd: dict[str, str] = {}
     with_tables = {ord(c) >> 8 for c in _COMPATIBILITY} | set(range(_S_BASE >> 8, ((_S_BASE + _S_COUNT) >> 8) + 1))
     for start in range(0, len(every), 256):
         block = every[start: start + 256]
-        if ord(block[0]) >> 8 not in with_tables and ucd.is_normalized("NFKD", block):
+        if ord(block[0]) >> 8 not in with_tables and unicodedata.is_normalized("NFKD", block):
             continue
         for char in block:
-            nfd = ucd.normalize("NFD", char)
+            nfd = unicodedata.normalize("NFD", char)
             if nfd != char:
-                ucd_canonical[char] = nfd
-            if nfd != _decomposition(char, _CANONICAL) or ucd.normalize("NFKD", char) != _decomposition(
+                interpreter_nfd[char] = nfd
+            if nfd != _decomposition(char, _CANONICAL) or unicodedata.normalize("NFKD", char) != _decomposition(
                 char, _COMPATIBILITY
             ):
                 differ.add(char)
-    ccc = bytes(map(ucd.combining, every))
-    classes = {}
+    ccc = bytes(map(unicodedata.combining, every))
+    interpreter_classes = {}
     for found in re.finditer(rb"[^\0]", ccc):
         char = every[found.start()]
-        if char not in ucd_canonical:
-            classes[char] = found.group()[0]
-    differ.update(c for c in _RANK.keys() ^ classes.keys() if c not in ucd_canonical)
+        if char not in interpreter_nfd:
+            interpreter_classes[char] = found.group()[0]
+    differ.update(c for c in _RANK.keys() ^ interpreter_classes.keys() if c not in interpreter_nfd)
     # Where both have a class, rank and class must sort the same way.
-    both = {(_RANK[c], classes[c]) for c in _RANK.keys() & classes.keys()}
+    both = {(_RANK[c], interpreter_classes[c]) for c in _RANK.keys() & interpreter_classes.keys()}
     misordered = {(r, v) for r, v in both for s, w in both if (r < s) != (v < w) or (r == s) != (v == w)}
-    differ.update(c for c in _RANK.keys() & classes.keys() if (_RANK[c], classes[c]) in misordered)
-    theirs = {
-        ucd.normalize("NFC", d[:-1]) + d[-1]: z  # as NFC meets them, like _COMPOSE
-        for z, d in ucd_canonical.items()
-        if ucd.normalize("NFC", z) == z and not 0 <= ord(z) - _S_BASE < _S_COUNT
+    differ.update(c for c in _RANK.keys() & interpreter_classes.keys() if (_RANK[c], interpreter_classes[c]) in misordered)
+    interpreter_pairs = {
+        unicodedata.normalize("NFC", d[:-1]) + d[-1]: z  # as NFC meets them, like _COMPOSE
+        for z, d in interpreter_nfd.items()
+        if unicodedata.normalize("NFC", z) == z and not 0 <= ord(z) - _S_BASE < _S_COUNT
     }
-    for pair in _COMPOSE.keys() | theirs.keys():
-        if _COMPOSE.get(pair) != theirs.get(pair):
+    for pair in _COMPOSE.keys() | interpreter_pairs.keys():
+        if _COMPOSE.get(pair) != interpreter_pairs.get(pair):
             first = pair[:-1]
-            stable = len(first) == 1 and first not in ucd_canonical and _decomposition(first, _CANONICAL) == first
-            differ.update(c for c in (_COMPOSE.get(pair), theirs.get(pair)) if c)
+            stable = len(first) == 1 and first not in interpreter_nfd and _decomposition(first, _CANONICAL) == first
+            differ.update(c for c in (_COMPOSE.get(pair), interpreter_pairs.get(pair)) if c)
             differ.add(first if stable else pair[-1])
+    return _with_decomposing_to(differ)
+
+
+def _with_decomposing_to(chars: set[str]) -> frozenset[str]:
+    """`chars` and every character whose decomposition holds one of them.
+
+    Normalization sees a character through its decomposition, so a text can bring a
+    disagreement in disguised as such a character. (Unicode's stability policies keep
+    old decompositions free of the new characters the disagreements are made of, so
+    this adds nothing today; it keeps the set sound without relying on that.)
+    """
     closure = {
         char
         for table in (_CANONICAL, _COMPATIBILITY)
         for char, decomposed in table.items()
-        if not differ.isdisjoint(decomposed)
+        if not chars.isdisjoint(decomposed)
     }
-    if not differ.isdisjoint(_JAMO):
+    if not chars.isdisjoint(_JAMO):
         closure.update(map(chr, range(_S_BASE, _S_BASE + _S_COUNT)))
-    return frozenset(differ | closure)
+    return frozenset(chars | closure)
 
 
 def _search_pattern(chars: frozenset[str]) -> re.Pattern[str]:
@@ -249,46 +248,33 @@ def _search_pattern(chars: frozenset[str]) -> re.Pattern[str]:
     return re.compile("[^" + "".join(rf"\U{lo:08x}-\U{hi:08x}" for lo, hi in gaps) + "]")
 
 
-class Normalizer:
-    """HF normalization using one Unicode database's C code wherever that agrees with HF."""
-
-    def __init__(self, ucd: UnicodeDatabase) -> None:
-        self._ucd = ucd
-        self.disagreements = disagreements(ucd)
-        self._search = _search_pattern(self.disagreements).search
-
-    def normalize(self, form: str, text: str) -> str:
-        """`form` of `text` exactly as HF `tokenizers` normalizes it."""
-        if form not in FORMS:
-            raise ValueError(f"invalid normalization form {form!r}")
-        if text.isascii():  # every form leaves ASCII as it is
-            return text
-        found = self._search(text)
-        if found is None:
-            return self._ucd.normalize(form, text)
-        # Cut around each disagreement where both sides normalize independently; the
-        # stretches between have none and go to the C code.
-        pieces: list[str] = []
-        done, length = 0, len(text)
-        while found is not None:
-            start = found.start()
-            while start > done and text[start] in _UNSAFE:
-                start -= 1
-            end = found.end()
-            while end < length and text[end] in _UNSAFE:
-                end += 1
-            pieces.append(self._ucd.normalize(form, text[done:start]))
-            pieces.append(normalize_pure(form, text[start:end]))
-            done = end
-            found = self._search(text, done)
-        pieces.append(self._ucd.normalize(form, text[done:]))
-        return "".join(pieces)
-
-
-_DEFAULT = Normalizer(unicodedata)
-DISAGREEMENTS = _DEFAULT.disagreements
+DISAGREEMENTS = _disagreements()
+_search = _search_pattern(DISAGREEMENTS).search
 
 
 def normalize(form: str, text: str) -> str:
     """`form` ("NFC", "NFD", "NFKC" or "NFKD") of `text` exactly as HF `tokenizers` gives it."""
-    return _DEFAULT.normalize(form, text)
+    if form not in FORMS:
+        raise ValueError(f"invalid normalization form {form!r}")
+    if text.isascii():  # every form leaves ASCII as it is
+        return text
+    found = _search(text)
+    if found is None:
+        return unicodedata.normalize(form, text)
+    # Cut around each disagreement where both sides normalize independently; the
+    # stretches between have none and go to the C code.
+    pieces: list[str] = []
+    done, length = 0, len(text)
+    while found is not None:
+        start = found.start()
+        while start > done and text[start] in _UNSAFE:
+            start -= 1
+        end = found.end()
+        while end < length and text[end] in _UNSAFE:
+            end += 1
+        pieces.append(unicodedata.normalize(form, text[done:start]))
+        pieces.append(normalize_pure(form, text[start:end]))
+        done = end
+        found = _search(text, done)
+    pieces.append(unicodedata.normalize(form, text[done:]))
+    return "".join(pieces)
