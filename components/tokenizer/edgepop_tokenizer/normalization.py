@@ -9,14 +9,15 @@ over them: exact, but pure Python.
 
 `normalize` is the fast way to the same answer. At import (at build time in a component)
 it compares the interpreter's `unicodedata` with the tables and collects every character
-on which the two could disagree (DISAGREEMENTS); text without one goes to the C `unicodedata.normalize`,
-and only the stretches around such characters go through `normalize_pure`.
+on which the two could disagree (DISAGREEMENTS); text without one goes to the C
+`unicodedata.normalize`, and only the stretches around such characters to `normalize_pure`.
 """
 
 from __future__ import annotations
 
 import array
 import re
+import sys
 import unicodedata
 from collections.abc import Iterator
 
@@ -61,7 +62,7 @@ def _composition_pairs() -> dict[str, str]:
 
 _COMPOSE = _composition_pairs()
 
-# Hangul syllables decompose and compose by arithmetic (Unicode 3.12, Conjoining Jamo Behavior).
+# Hangul syllables decompose and compose by arithmetic (The Unicode Standard, 3.12).
 _S_BASE, _L_BASE, _V_BASE, _T_BASE = 0xAC00, 0x1100, 0x1161, 0x11A7
 _L_COUNT, _V_COUNT, _T_COUNT = 19, 21, 28
 _S_COUNT = _L_COUNT * _V_COUNT * _T_COUNT
@@ -114,7 +115,7 @@ def _reorder(chars: list[str]) -> None:
 
 
 def _compose(chars: list[str]) -> str:
-    """Canonical composition of a canonically ordered decomposition (UAX #15, D117)."""
+    """Canonical composition of a canonically ordered decomposition (The Unicode Standard, D117)."""
     out: list[str] = []
     starter = -1  # index in out of the last starter, -1 before the first
     last_rank = 0  # rank of the last character after that starter, 0 if none
@@ -159,8 +160,9 @@ _UNSAFE = frozenset(_RANK) | _SECONDS | frozenset(
 
 def _every_char() -> str:
     """All code points but the surrogates, in order, as one string."""
-    head = array.array("I", range(0xD800)).tobytes().decode("utf-32-le")
-    return head + array.array("I", range(0xE000, 0x110000)).tobytes().decode("utf-32-le")
+    codec = "utf-32-le" if sys.byteorder == "little" else "utf-32-be"
+    head = array.array("I", range(0xD800)).tobytes().decode(codec)
+    return head + array.array("I", range(0xE000, 0x110000)).tobytes().decode(codec)
 
 
 def _disagreements() -> frozenset[str]:
