@@ -79,12 +79,18 @@ def test_code_corpus(pair: Pair, code_corpus) -> None:
     assert len(code_corpus) > 100
 
 
+# Characters of each language compared: a third of what the corpus holds, to keep the
+# suite within minutes (novel words cost a Python BPE each), every language included.
+MULTILINGUAL_CHARS = 20_000
+
+
 @pytest.mark.slow
 def test_multilingual_corpus(pair: Pair, multilingual_corpus) -> None:
     languages = sorted(multilingual_corpus)
-    theirs = pair.hf.encode_batch([multilingual_corpus[lang] for lang in languages], add_special_tokens=False)
-    for lang, expected in zip(languages, theirs):
-        ours = pair.ours.encode(multilingual_corpus[lang], add_special_tokens=False)
+    texts = [multilingual_corpus[lang][:MULTILINGUAL_CHARS] for lang in languages]
+    theirs = pair.hf.encode_batch(texts, add_special_tokens=False)
+    for lang, text, expected in zip(languages, texts, theirs):
+        ours = pair.ours.encode(text, add_special_tokens=False)
         assert ours == expected.ids, first_difference(ours, expected.ids, pair.hf, f"{pair.name} language {lang}")
     assert len(languages) >= 150
 
@@ -168,7 +174,8 @@ def test_fuzz_decode(name: str, data) -> None:
     special = [i for i, _ in pair.ours.special_tokens]
     # Single-byte tokens (continuation and lead bytes) spell invalid UTF-8 as often as not.
     single_bytes = _single_byte_ids(name)
-    ids = data.draw(st.lists(st.one_of(st.sampled_from(valid), st.sampled_from(single_bytes), st.sampled_from(special or valid)), max_size=40))
+    any_id = st.integers(0, len(valid) - 1).map(valid.__getitem__)
+    ids = data.draw(st.lists(st.one_of(any_id, st.sampled_from(single_bytes), st.sampled_from(special) if special else any_id), max_size=40))
     skip = data.draw(st.booleans())
     assert pair.ours.decode(ids, skip_special_tokens=skip) == pair.hf.decode(ids, skip_special_tokens=skip)
 

@@ -1,82 +1,114 @@
-"""Post-processors: what `add_special_tokens` adds around the ids of one sequence.
+"""Post-processors: the special tokens `add_special_tokens` puts around a sequence.
 
-Only ids matter here (offsets and type ids are not part of edgepop's contract), so each
-post-processor is reduced to the special ids it puts before and after a single
-sequence, and a Sequence of them to the composition.
+Only ids matter here (offsets and type ids are not part of edgepop's contract). As in
+HF, a post-processor maps a list of encodings to a list of encodings, and that list can
+grow: TemplateProcessing returns one encoding per template piece, so a template after
+another one in a Sequence sees two encodings and applies its *pair* template. A step
+here is therefore a function on a list of id lists; the pipeline concatenates the result.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from itertools import chain
 
 from .errors import UnsupportedTokenizer
 
+Step = Callable[[list[list[int]], bool], list[list[int]]]
 
-@dataclass(frozen=True)
+
+class PostProcessorError(ValueError):
+    """A step was handed a number of sequences it has no template for (HF panics there)."""
+
+
 class PostProcessor:
-    """Ids a single sequence gets before and after it when special tokens are added."""
+    def __init__(self, steps: list[Step]) -> None:
+        self.steps = steps
 
-    before: tuple[int, ...] = ()
-    after: tuple[int, ...] = ()
-
-    def then(self, outer: PostProcessor) -> PostProcessor:
-        return PostProcessor(outer.before + self.before, self.after + outer.after)
-
-
-def _byte_level(config: dict, path: str) -> PostProcessor:
-    return PostProcessor()  # it only trims offsets
+    def __call__(self, ids: list[int], add_special_tokens: bool) -> list[int]:
+        sequences = [ids]
+        for step in self.steps:
+            sequences = step(sequences, add_special_tokens)
+        return sequences[0] if len(sequences) == 1 else list(chain.from_iterable(sequences))
 
 
-def _template(config: dict, path: str) -> PostProcessor:
-    single = config.get("single")
-    special = config.get("special_tokens") or {}
-    if not isinstance(single, list) or not isinstance(special, dict):
-        raise UnsupportedTokenizer(f"{path}.single", "expected a list of template pieces")
-    before: list[int] = []
-    after: list[int] = []
-    seen_sequence = False
-    for i, piece in enumerate(single):
-        where = f"{path}.single[{i}]"
-        if isinstance(piece, dict) and set(piece) == {"Sequence"}:
-            if piece["Sequence"].get("id") != "A" or seen_sequence:
-                raise UnsupportedTokenizer(where, "a single-sequence template may hold $A once and no $B")
-            seen_sequence = True
+def _byte_level(config: dict, path: str) -> Step:
+    return lambda sequences, add: sequences  # it only trims offsets
+
+
+def _template_pieces(pieces: object, path: str, special: dict) -> list[tuple[bool, object]]:
+    """(is_sequence, index of A/B or the special token's ids) per template piece."""
+    if not isinstance(pieces, list):
+        raise UnsupportedTokenizer(path, "expected a list of template pieces")
+    out: list[tuple[bool, object]] = []
+    for i, piece in enumerate(pieces):
+        where = f"{path}[{i}]"
+        if isinstance(piece, dict) and set(piece) == {"Sequence"} and piece["Sequence"].get("id") in ("A", "B"):
+            out.append((True, "AB".index(piece["Sequence"]["id"])))
         elif isinstance(piece, dict) and set(piece) == {"SpecialToken"}:
             name = piece["SpecialToken"].get("id")
-            ids = special.get(name, {}).get("ids") if isinstance(special.get(name), dict) else None
+            ids = special[name].get("ids") if isinstance(special.get(name), dict) else None
             if not isinstance(ids, list) or not all(isinstance(x, int) and x >= 0 for x in ids):
-                raise UnsupportedTokenizer(where, f"special token {name!r} has no ids in {path}.special_tokens")
-            (after if seen_sequence else before).extend(ids)
+                raise UnsupportedTokenizer(where, f"special token {name!r} has no ids in the template's special_tokens")
+            out.append((False, list(ids)))
         else:
             raise UnsupportedTokenizer(where, f"template piece {piece!r} is neither a Sequence nor a SpecialToken object")
-    if not seen_sequence:
-        raise UnsupportedTokenizer(f"{path}.single", "the single-sequence template has no $A")
-    return PostProcessor(tuple(before), tuple(after))
+    return out
 
 
-def _cls_sep(config: dict, path: str) -> PostProcessor:
-    """RobertaProcessing and BertProcessing: [cls] sequence [sep]."""
-    ends = []
+def _template(config: dict, path: str) -> Step:
+    special = config.get("special_tokens") or {}
+    if not isinstance(special, dict):
+        raise UnsupportedTokenizer(f"{path}.special_tokens", "expected an object")
+    templates = {
+        1: _template_pieces(config.get("single"), f"{path}.single", special),
+        2: _template_pieces(config.get("pair"), f"{path}.pair", special),
+    }
+
+    def apply(sequences: list[list[int]], add: bool) -> list[list[int]]:
+        pieces = templates.get(len(sequences))
+        if pieces is None:
+            raise PostProcessorError(f"{path}: a template cannot take {len(sequences)} sequences")
+        out = []
+        for is_sequence, value in pieces:
+            if is_sequence:
+                if value >= len(sequences):
+                    raise PostProcessorError(f"{path}: the template uses $B for a single sequence")
+                out.append(sequences[value])
+            elif add:
+                out.append(value)
+        return out
+
+    return apply
+
+
+def _cls_sep(config: dict, path: str) -> Step:
+    """RobertaProcessing and BertProcessing: [cls] A [sep], then ([sep]) B [sep] for the others."""
+    ids = []
     for key in ("cls", "sep"):
         value = config.get(key)
         if not (isinstance(value, list) and len(value) == 2 and isinstance(value[1], int) and value[1] >= 0):
             raise UnsupportedTokenizer(f"{path}.{key}", f"expected [token, id], got {value!r}")
-        ends.append(value[1])
-    return PostProcessor((ends[0],), (ends[1],))
+        ids.append(value[1])
+    cls, sep = ids
+    lead = [sep] if config.get("type") == "RobertaProcessing" else []
+
+    def apply(sequences: list[list[int]], add: bool) -> list[list[int]]:
+        if not add:
+            return sequences
+        return [[cls, *s, sep] if i == 0 else [*lead, *s, sep] for i, s in enumerate(sequences)]
+
+    return apply
 
 
-def _sequence(config: dict, path: str) -> PostProcessor:
+def _sequence(config: dict, path: str) -> list[Step]:
     items = config.get("processors")
     if not isinstance(items, list):
         raise UnsupportedTokenizer(f"{path}.processors", "expected a list of post-processors")
-    result = PostProcessor()
-    for i, item in enumerate(items):
-        result = result.then(from_json(item, f"{path}.processors[{i}]"))
-    return result
+    return [step for i, item in enumerate(items) for step in _steps(item, f"{path}.processors[{i}]")]
 
 
-_BUILDERS: dict[str, Callable[[dict, str], PostProcessor]] = {
+_BUILDERS: dict[str, Callable[[dict, str], Step | list[Step]]] = {
     "ByteLevel": _byte_level,
     "TemplateProcessing": _template,
     "RobertaProcessing": _cls_sep,
@@ -85,11 +117,21 @@ _BUILDERS: dict[str, Callable[[dict, str], PostProcessor]] = {
 }
 
 
-def from_json(config: object, path: str = "post_processor") -> PostProcessor:
-    if config is None:
-        return PostProcessor()
+def _steps(config: object, path: str) -> list[Step]:
     kind = config.get("type") if isinstance(config, dict) else None
     builder = _BUILDERS.get(kind)
     if builder is None:
         raise UnsupportedTokenizer(f"{path}.type", f"post-processor {kind!r} is not implemented (edgepop has {', '.join(_BUILDERS)})")
-    return builder(config, path)
+    built = builder(config, path)
+    return built if isinstance(built, list) else [built]
+
+
+def from_json(config: object, path: str = "post_processor") -> PostProcessor:
+    """The post-processor of a tokenizer.json, checked to work on a single sequence."""
+    post = PostProcessor([] if config is None else _steps(config, path))
+    for add in (True, False):
+        try:
+            post([], add)
+        except PostProcessorError as e:
+            raise UnsupportedTokenizer(path, f"{e} (HF panics on this)") from None
+    return post

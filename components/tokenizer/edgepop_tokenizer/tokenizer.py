@@ -90,7 +90,10 @@ class Tokenizer:
             decoder_types = [d.get("type") for d in decoder_config["decoders"]]
         model = self._model
         added = self._added.by_id.values()
-        added_ids = set(self._post.before + self._post.after)
+        # The sequence must come out once, among ids that decode to nothing.
+        marker = -1
+        framed = self._post([marker], True)
+        added_ids = [i for i in framed if i != marker]
         return (
             self._normalizer is None
             and self._pre_tokenizer.lossless
@@ -99,8 +102,8 @@ class Tokenizer:
             and all(c in model.vocab for c in byte_level.BYTE_CHARS)
             and not any(t.lstrip or t.rstrip for t in added)
             and all(self._decoder([t.content]) == t.content for t in added if not t.special)
-            and all(self._id_to_token[i] in self._added.special for i in added_ids if i < len(self._id_to_token))
-            and all(i < len(self._id_to_token) for i in added_ids)
+            and framed.count(marker) == 1
+            and all(i < len(self._id_to_token) and self._id_to_token[i] in self._added.special for i in added_ids)
         )
 
     # ---- encoding ---------------------------------------------------------------------
@@ -142,17 +145,16 @@ class Tokenizer:
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         """The ids HF's `encode(text, add_special_tokens=...).ids` gives."""
         ids = list(chain.from_iterable(self._parts(text)))
-        if add_special_tokens and (self._post.before or self._post.after):
-            return [*self._post.before, *ids, *self._post.after]
-        return ids
+        return self._post(ids, add_special_tokens) if self._post.steps else ids
 
     def encode_batch(self, texts: list[str], add_special_tokens: bool = True) -> list[list[int]]:
         return [self.encode(text, add_special_tokens) for text in texts]
 
     def count(self, text: str, add_special_tokens: bool = True) -> int:
         """len(encode(text, add_special_tokens)), without building the list."""
-        extra = len(self._post.before) + len(self._post.after) if add_special_tokens else 0
-        return sum(map(len, self._parts(text))) + extra
+        if self._post.steps:
+            return len(self.encode(text, add_special_tokens))
+        return sum(map(len, self._parts(text)))
 
     # ---- decoding ---------------------------------------------------------------------
 
