@@ -218,3 +218,14 @@ def test_configs_are_not_mutated() -> None:
     snapshot = copy.deepcopy(config)
     Tokenizer(config)
     assert config == snapshot
+
+
+def test_merges_out_of_rank_order_on_long_words() -> None:
+    """A merge whose input is made by a later merge: the long-word loop must interrupt a rank."""
+    config = tiny_bpe()
+    config["model"]["merges"] = [["ab", "c"], ["s", "t"], ["a", "b"], ["er", "s"], ["e", "r"], ["Ġ", "a"]]
+    text = json.dumps(config)
+    ours, hf = Tokenizer.from_str(text), HFTokenizer.from_str(text)
+    for word in ("abc" * 1000, "abcabab" * 500 + "ers" * 700, "ab" * 1500 + "c"):
+        assert len(word) >= 2048
+        assert ours.encode(word) == hf.encode(word).ids

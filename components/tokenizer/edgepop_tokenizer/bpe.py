@@ -1,10 +1,9 @@
 """The BPE model: vocabulary, ranked merges, and HF's merge loop, exactly.
 
-`merge` mirrors tokenizers' models/bpe/word.rs `merge_all`: a min-heap of candidate
-merges keyed by (rank, position) over a linked list of symbols, stale entries dropped
-when popped. That is O(n log n) in the word length, so a megabyte without whitespace is
-no quadratic trap, and it keeps HF's exact choices in the corner cases (two merges
-producing the same token, a stale entry whose pair now yields the same id).
+`merge` gives the result of tokenizers' models/bpe/word.rs `merge_all`: merges in
+(rank, position) order over a linked list of symbols, stale candidates dropped when
+their turn comes. That is O(n log n) in the word length, so a megabyte without
+whitespace is no quadratic trap.
 """
 
 from __future__ import annotations
@@ -12,6 +11,9 @@ from __future__ import annotations
 from heapq import heapify, heappop, heappush
 
 from .errors import UnsupportedTokenizer
+
+# Words with at least this many symbols take the merge loop for long words.
+LONG_WORD = 2048
 
 
 class BPE:
@@ -99,16 +101,15 @@ class BPE:
 
     def merge(self, ids: list[int]) -> list[int]:
         """Apply the merges to a list of symbol ids, lowest rank first, leftmost on ties."""
+        return self._merge_short(ids) if len(ids) < LONG_WORD else self._merge_long(ids)
+
+    def _merge_short(self, ids: list[int]) -> list[int]:
+        """HF's loop as it is: one heap of (rank, position, merged id) candidates."""
         n = len(ids)
         if n < 2:
             return ids
-        merges, shift, mask = self.merges, self.shift, self.mask
-        get = merges.get
-        heap = []
-        for pos in range(n - 1):
-            m = get(ids[pos] << shift | ids[pos + 1])
-            if m is not None:
-                heap.append((m >> shift, pos, m & mask))
+        get, shift, mask = self.merges.get, self.shift, self.mask
+        heap = [(m >> shift, pos, m & mask) for pos, m in enumerate(map(get, [a << shift | b for a, b in zip(ids, ids[1:])])) if m is not None]
         if not heap:
             return ids
         heapify(heap)
@@ -119,10 +120,9 @@ class BPE:
         while heap:
             _, pos, new = heappop(heap)
             right = nxt[pos]
-            left_id = symbols[pos]
-            if left_id < 0 or right < 0:
+            if symbols[pos] < 0 or right < 0:
                 continue
-            m = get(left_id << shift | symbols[right])
+            m = get(symbols[pos] << shift | symbols[right])
             if m is None or m & mask != new:
                 continue  # stale: the pair at pos changed since this entry was pushed
             symbols[pos] = new
@@ -138,6 +138,84 @@ class BPE:
                 m = get(symbols[before] << shift | new)
                 if m is not None:
                     heappush(heap, (m >> shift, before, m & mask))
+        return [s for s in symbols if s >= 0]
+
+    def _merge_long(self, ids: list[int]) -> list[int]:
+        """The same order as `_merge_short`, faster on long words.
+
+        HF pops (rank, position) entries off one heap. The same order comes from a small
+        heap of ranks with, per rank, the positions waiting at it, sorted when the rank
+        is taken up: a merge never creates a pair of its own rank (the new pair holds
+        the merged token), so a rank's positions are complete once it is the lowest;
+        should a merge create a pair of *lower* rank (a merge table need not be ordered
+        that way), the rest of the rank waits until that one is done. Keeping to one
+        rank at a time touches memory in order, which made megabyte-long words 2x faster
+        than one big heap (and short ones slower, hence two loops).
+
+        A position is stale when the pair there is no longer the pair it was queued for:
+        HF detects that by the merged id, this by the rank. The two agree, because a
+        pair's span only grows as merges happen, so a changed pair would merge into a
+        longer string, another token with another rank.
+        """
+        n = len(ids)
+        if n < 2:
+            return ids
+        get, shift, mask = self.merges.get, self.shift, self.mask
+        waiting: dict[int, list[int]] = {}  # rank -> positions
+        for pos, m in enumerate(map(get, [a << shift | b for a, b in zip(ids, ids[1:])])):
+            if m is not None:
+                waiting.setdefault(m >> shift, []).append(pos)
+        if not waiting:
+            return ids
+        ranks = list(waiting)
+        heapify(ranks)
+        symbols = list(ids)  # -1 marks a symbol merged into its left neighbour
+        nxt = list(range(1, n + 1))
+        nxt[-1] = -1
+        prev = list(range(-1, n - 1))
+        while ranks:
+            rank = heappop(ranks)
+            positions = waiting.pop(rank)
+            positions.sort()
+            lowest = rank
+            for i, pos in enumerate(positions):
+                right = nxt[pos]
+                if symbols[pos] < 0 or right < 0:
+                    continue
+                m = get(symbols[pos] << shift | symbols[right])
+                if m is None or m >> shift != rank:
+                    continue  # stale
+                new = symbols[pos] = m & mask
+                symbols[right] = -1
+                after = nxt[pos] = nxt[right]
+                before = prev[pos]
+                # The two new pairs, right then left, queued inline: a helper call
+                # here cost a quarter of the loop's time.
+                if after >= 0:
+                    prev[after] = pos
+                    m = get(new << shift | symbols[after])
+                    if m is not None:
+                        r = m >> shift
+                        if r in waiting:
+                            waiting[r].append(pos)
+                        else:
+                            waiting[r] = [pos]
+                            heappush(ranks, r)
+                            lowest = min(lowest, r)
+                if before >= 0:
+                    m = get(symbols[before] << shift | new)
+                    if m is not None:
+                        r = m >> shift
+                        if r in waiting:
+                            waiting[r].append(before)
+                        else:
+                            waiting[r] = [before]
+                            heappush(ranks, r)
+                            lowest = min(lowest, r)
+                if lowest < rank:
+                    waiting[rank] = positions[i + 1 :]
+                    heappush(ranks, rank)
+                    break
         return [s for s in symbols if s >= 0]
 
 

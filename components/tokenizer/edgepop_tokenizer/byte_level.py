@@ -24,7 +24,6 @@ def _byte_chars() -> list[str]:
 
 
 BYTE_CHARS: list[str] = _byte_chars()
-CHAR_BYTES: dict[str, int] = {c: b for b, c in enumerate(BYTE_CHARS)}
 
 # latin-1 code point (= byte value) -> byte-level character, and back.
 _TO_BYTE_LEVEL = {b: c for b, c in enumerate(BYTE_CHARS)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from . import byte_level
-from .errors import UnsupportedTokenizer
+from .errors import UnsupportedTokenizer, build
 
 Decoder = Callable[[list[str]], str]
 
@@ -39,8 +39,4 @@ def from_json(config: object, path: str = "decoder") -> Decoder:
     """The decoder of a tokenizer.json; with none, HF joins the tokens with spaces."""
     if config is None:
         return _join_with_spaces
-    kind = config.get("type") if isinstance(config, dict) else None
-    builder = _BUILDERS.get(kind)
-    if builder is None:
-        raise UnsupportedTokenizer(f"{path}.type", f"decoder {kind!r} is not implemented (edgepop has {', '.join(_BUILDERS)})")
-    return builder(config, path)
+    return build(_BUILDERS, config, path, "decoder")

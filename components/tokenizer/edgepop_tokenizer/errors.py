@@ -24,3 +24,16 @@ class UnknownTokenId(ValueError):
         super().__init__(f"unknown token id {token_id} at position {position}")
         self.position = position
         self.id = token_id
+
+
+def build(builders: dict, config: object, path: str, stage: str):
+    """Build a stage from its JSON object with the builder registered for its `type`.
+
+    Every stage (normalizer, pre-tokenizer, ...) keeps such a registry; a type missing
+    from it is refused here, with the types edgepop does have.
+    """
+    kind = config.get("type") if isinstance(config, dict) else None
+    builder = builders.get(kind)
+    if builder is None:
+        raise UnsupportedTokenizer(f"{path}.type", f"{stage} {kind!r} is not implemented (edgepop has {', '.join(builders)})")
+    return builder(config, path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from . import normalization
-from .errors import UnsupportedTokenizer
+from .errors import UnsupportedTokenizer, build
 
 Normalizer = Callable[[str], str]
 
@@ -52,8 +52,4 @@ def from_json(config: object, path: str = "normalizer") -> Normalizer | None:
     """The normalizer of a tokenizer.json, None when it leaves every text unchanged."""
     if config is None:
         return None
-    kind = config.get("type") if isinstance(config, dict) else None
-    builder = _BUILDERS.get(kind)
-    if builder is None:
-        raise UnsupportedTokenizer(f"{path}.type", f"normalizer {kind!r} is not implemented (edgepop has {', '.join(_BUILDERS)})")
-    return builder(config, path)
+    return build(_BUILDERS, config, path, "normalizer")

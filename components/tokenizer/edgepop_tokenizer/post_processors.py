@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from itertools import chain
 
-from .errors import UnsupportedTokenizer
+from .errors import UnsupportedTokenizer, build
 
 Step = Callable[[list[list[int]], bool], list[list[int]]]
 
@@ -118,11 +118,7 @@ _BUILDERS: dict[str, Callable[[dict, str], Step | list[Step]]] = {
 
 
 def _steps(config: object, path: str) -> list[Step]:
-    kind = config.get("type") if isinstance(config, dict) else None
-    builder = _BUILDERS.get(kind)
-    if builder is None:
-        raise UnsupportedTokenizer(f"{path}.type", f"post-processor {kind!r} is not implemented (edgepop has {', '.join(_BUILDERS)})")
-    built = builder(config, path)
+    built = build(_BUILDERS, config, path, "post-processor")
     return built if isinstance(built, list) else [built]
 
 

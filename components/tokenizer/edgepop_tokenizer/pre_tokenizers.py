@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from . import onig
 from .byte_level import GPT2_PATTERN
-from .errors import UnsupportedTokenizer
+from .errors import UnsupportedTokenizer, build
 from .regex import Pattern
 
 BEHAVIORS = ("Removed", "Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous")
@@ -169,11 +169,7 @@ _STEP_BUILDERS: dict[str, Callable[[dict, str], object]] = {"Split": _split, "By
 
 
 def _steps(config: object, path: str) -> list:
-    kind = config.get("type") if isinstance(config, dict) else None
-    builder = _STEP_BUILDERS.get(kind)
-    if builder is None:
-        raise UnsupportedTokenizer(f"{path}.type", f"pre-tokenizer {kind!r} is not implemented (edgepop has {', '.join(_STEP_BUILDERS)})")
-    built = builder(config, path)
+    built = build(_STEP_BUILDERS, config, path, "pre-tokenizer")
     return built if isinstance(built, list) else [built]
 
 
