@@ -56,6 +56,8 @@ class Tokenizer:
         )
         # id -> the string it decodes from; added tokens first, as HF looks them up.
         size = max([*self._model.id_to_token, *self._added.by_id, -1]) + 1
+        if size > 2 * (len(vocab) + len(self._added.by_id)) + 1024:
+            raise UnsupportedTokenizer("model.vocab", f"ids run up to {size - 1} for {len(vocab)} tokens; edgepop wants them dense")
         self._id_to_token: list[str | None] = [None] * size
         for i, token in self._model.id_to_token.items():
             self._id_to_token[i] = token
