@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 fixtures: $(MODELS:%=build/tokenizers/%/tokenizer.json)
-build/tokenizers/%/tokenizer.json: tools/fetch_tokenizers.py | $(VENV)/.installed
+build/tokenizers/%/tokenizer.json: | $(VENV)/.installed
 	$(BIN)/python tools/fetch_tokenizers.py $*
 
 build/components/%.wasm: build/tokenizers/%/tokenizer.json $(GUEST_SRC) $(HOST_SRC) | $(VENV)/.installed

@@ -98,7 +98,7 @@ def build_tokenizer(
         baked = Path(staging) / "edgepop_baked"
         baked.mkdir()
         (baked / "__init__.py").write_text('"""Data baked into a tokenizer component at build time."""\n')
-        (baked / "tokenizer.json").write_bytes(source)
+        (baked / "tokenizer.json").write_bytes(_compact(source))
         (baked / "meta.json").write_text(json.dumps(meta, indent=2))
         with progress.stage("componentize-py: bundling Python, parsing the tokenizer and warming its cache in Wasm"):
             componentize("guest", [TOKENIZER_GUEST_DIR, Path(staging)], TOKENIZER_WORLD, out)
@@ -137,6 +137,29 @@ def _read_tokenizer_json(path: Path) -> bytes:
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise BuildError(f"{path} is not a tokenizer.json: not valid JSON ({e})") from None
     return data
+
+
+def _compact(source: bytes) -> bytes:
+    """tokenizer.json re-serialized to parse into fewer objects inside the guest.
+
+    A Wasm heap never shrinks, and componentize-py snapshots all of it (and refuses
+    snapshots past 128 MiB), so the peak of parsing counts, not just what stays. Merges
+    as `["a", "b"]` pairs parse into a list and two strings each; HF's equivalent legacy
+    form `"a b"` is one string, and is used when no merged token contains a space (which
+    would make it ambiguous) or starts a line with "#version" (which HF skips). Whitespace
+    goes too. The ids are unchanged: HF reads both
+    forms the same way, and the component is checked against the original at the end.
+    """
+    config = json.loads(source)
+    model = config.get("model") or {}
+    merges = model.get("merges")
+    if isinstance(merges, list) and all(
+        isinstance(m, list) and len(m) == 2 and all(isinstance(t, str) and " " not in t and t for t in m)
+        and not m[0].startswith("#version")
+        for m in merges
+    ):
+        model["merges"] = [f"{a} {b}" for a, b in merges]
+    return json.dumps(config, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _check_supported(path: Path, source: bytes) -> Pipeline:

@@ -148,30 +148,14 @@ def lowerer(ty: ValType) -> Lower:
     if number is not None:
         kind, field, _ = number
         python_type = float if field.startswith("f") else int
-
-        def lower_number(value: Any, slot: Val) -> None:
-            if not isinstance(value, python_type) or isinstance(value, bool):
-                raise TypeError(f"expected {python_type.__name__} for {field}, got {type(value).__name__}")
-            slot.kind = kind
-            setattr(slot.of, field, value)
-
-        return lower_number
+        return _checked(python_type, f"{python_type.__name__} for {field}", kind,
+                        lambda slot, value: setattr(slot.of, field, value))
     if isinstance(ty, Bool):
-        def lower_bool(value: Any, slot: Val) -> None:
-            if not isinstance(value, bool):
-                raise TypeError(f"expected bool, got {type(value).__name__}")
-            slot.kind = ffi.WASMTIME_COMPONENT_BOOL.value
-            slot.of.boolean = value
-
-        return lower_bool
+        return _checked(bool, "bool", ffi.WASMTIME_COMPONENT_BOOL.value,
+                        lambda slot, value: setattr(slot.of, "boolean", value))
     if isinstance(ty, String):
-        def lower_string(value: Any, slot: Val) -> None:
-            if not isinstance(value, str):
-                raise TypeError(f"expected str, got {type(value).__name__}")
-            slot.kind = ffi.WASMTIME_COMPONENT_STRING.value
-            slot.of.string = ffi.str_to_capi(value)
-
-        return lower_string
+        return _checked(str, "str", ffi.WASMTIME_COMPONENT_STRING.value,
+                        lambda slot, value: setattr(slot.of, "string", ffi.str_to_capi(value)))
     if isinstance(ty, ListType):
         return _list_lowerer(ty)
     if isinstance(ty, RecordType):
@@ -191,6 +175,18 @@ def lowerer(ty: ValType) -> Lower:
 
         return lower_record
     raise TypeError(f"edgepop cannot lower component values of type {type(ty).__name__}")
+
+
+def _checked(python_type: type, expected: str, kind: int, store: Callable[[Val, Any], None]) -> Lower:
+    """A lowerer for a scalar: check the Python type (a bool is not an int here), then store it."""
+
+    def lower(value: Any, slot: Val) -> None:
+        if not isinstance(value, python_type) or (python_type is not bool and isinstance(value, bool)):
+            raise TypeError(f"expected {expected}, got {type(value).__name__}")
+        slot.kind = kind
+        store(slot, value)
+
+    return lower
 
 
 def _list_lowerer(ty: ListType) -> Lower:

@@ -173,7 +173,7 @@ def _tokenize_lines(session: TokenizerSession, lines: TextIO, out: TextIO, add_s
             record, status = {"error": str(e), "line": number}, EXIT_FAILED
         except GuestTrap as e:
             record, status = {"error": str(e), "line": number}, EXIT_FAILED
-            session = TokenizerSession(session.instance.loaded)  # a trapped instance is not reused
+            session = TokenizerSession(session.instance.loaded.instantiate())  # a trapped instance is not reused
         out.write(json.dumps(record) + "\n")
         out.flush()
     return status

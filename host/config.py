@@ -40,5 +40,3 @@ class RuntimeConfig:
     cache_dir: Path = field(default_factory=default_cache_dir)
     # Granularity of deadlines: the epoch advances this often.
     epoch_tick_ms: int = 2
-    # Instances the pooling allocator keeps slots for; 0 uses on-demand allocation.
-    pooled_instances: int = 64

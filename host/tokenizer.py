@@ -20,6 +20,22 @@ from .runtime import Instance, LoadedComponent
 
 INTERFACE = "edge:ai/tokenizer@0.1.0"
 
+# What a prepared instance encodes before any request reaches it: fixed text (prose,
+# code, several scripts), the same for every instance, so the pages an encode touches
+# are already faulted in and no request's data is ever in an instance handed out.
+WARM_UP_TEXT = (
+    "The quick brown fox jumps over the lazy dog. It's 2026; prices rose 3.5% to $1,024.\n"
+    "def tokenize(text: str) -> list[int]:\n    return [ord(c) for c in text if c.isalnum()]\n"
+    "Die Würde des Menschen ist unantastbar. 東京は日本の首都です。 Привет, мир! مرحبا بالعالم\n"
+)
+
+
+def warm_up(instance: Instance) -> None:
+    """Prepare a tokenizer instance (see LoadedComponent.prepare) by describing and encoding fixed text."""
+    instance.call(INTERFACE, "describe")
+    for add_special_tokens in (True, False):
+        instance.call(INTERFACE, "encode", WARM_UP_TEXT, add_special_tokens)
+
 
 class TokenizeError(EdgepopError):
     """The tokenizer refused the input; the message says why."""
@@ -67,9 +83,18 @@ class TokenizerInfo:
 class TokenizerSession:
     """One instance of a tokenizer component, for several calls."""
 
-    def __init__(self, loaded: LoadedComponent) -> None:
-        self._limit = loaded.runtime.config.limits.max_input_bytes
-        self.instance: Instance = loaded.instantiate()
+    def __init__(self, instance: Instance) -> None:
+        self._limit = instance.loaded.runtime.config.limits.max_input_bytes
+        self.instance = instance
+
+    def close(self) -> None:
+        self.instance.close()
+
+    def __enter__(self) -> "TokenizerSession":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def describe(self) -> TokenizerInfo:
         info = self.instance.call(INTERFACE, "describe")
@@ -124,19 +149,24 @@ class TokenizerComponent:
         self.loaded = loaded
 
     def session(self) -> TokenizerSession:
-        return TokenizerSession(self.loaded)
+        """A session on a fresh instance."""
+        return TokenizerSession(self.loaded.instantiate())
 
     def describe(self) -> TokenizerInfo:
-        return self.session().describe()
+        with self.session() as session:
+            return session.describe()
 
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
-        return self.session().encode(text, add_special_tokens)
+        with self.session() as session:
+            return session.encode(text, add_special_tokens)
 
     def count(self, text: str, add_special_tokens: bool = True) -> int:
-        return self.session().count(text, add_special_tokens)
+        with self.session() as session:
+            return session.count(text, add_special_tokens)
 
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
-        return self.session().decode(ids, skip_special_tokens)
+        with self.session() as session:
+            return session.decode(ids, skip_special_tokens)
 
 
 def _unwrap(result: Ok[Any] | Err[Any]) -> Any:

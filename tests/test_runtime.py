@@ -10,9 +10,9 @@ import pytest
 from edgepop.config import Limits, MiB, RuntimeConfig
 from edgepop.errors import ComponentLoadError, DeadlineExceeded, GuestTrap, MemoryLimitExceeded
 from edgepop.runtime import Runtime
-from edgepop.tokenizer import INTERFACE, MalformedIds, TokenizerComponent
+from edgepop.tokenizer import INTERFACE, MalformedIds, TokenizerComponent, TokenizerSession
 
-from conftest import build_test_component
+from support import build_test_component
 
 DEADLINE_MS = 1000
 
@@ -125,3 +125,22 @@ def test_a_compiled_component_loads_from_the_cache(runtime: Runtime) -> None:
     finally:
         again.close()
     assert {p.name: p.stat().st_mtime_ns for p in compiled.iterdir()} == before
+
+
+def test_prepared_instances_are_fresh_and_used_once(runtime: Runtime) -> None:
+    """Instances made ahead of time are handed out once each, in their initial state."""
+    loaded = runtime.load(build_test_component("misbehaving"))
+    warmed: list[object] = []
+    loaded.prepare(2, warm_up=lambda instance: warmed.append(instance.call(INTERFACE, "count", "warm", True)))
+    try:
+        first, second = loaded.instantiate(), loaded.instantiate()
+        assert first is not second and first.store is not second.store
+        with pytest.raises(MemoryLimitExceeded):
+            TokenizerSession(first).encode("oom")  # fills the module-level HOARD, then dies
+        assert TokenizerSession(second).encode("ok") == list(b"ok")  # untouched by the first
+        for _ in range(5):  # the pool refills, and falls back to instantiating when it lags
+            with loaded.instantiate() as instance:
+                assert instance.call(INTERFACE, "count", "abc", True).value == 3
+        assert all(w.value == 4 for w in warmed)
+    finally:
+        loaded.prepare(0)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from tokenizers import Regex
 from tokenizers import pre_tokenizers as hf_pre_tokenizers
 
-from conftest import BYTE_LEVEL_MODELS, tokenizer_json
+from support import BYTE_LEVEL_MODELS, tokenizer_json
 from edgepop_tokenizer import onig
 from edgepop_tokenizer.byte_level import GPT2_PATTERN
 from edgepop_tokenizer.pre_tokenizers import BEHAVIORS, Split

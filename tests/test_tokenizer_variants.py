@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer as HFTokenizer
 
-from conftest import tokenizer_json
+from support import tokenizer_json
 from edgepop_tokenizer import Tokenizer, UnsupportedTokenizer
 from edgepop_tokenizer.byte_level import BYTE_CHARS
 

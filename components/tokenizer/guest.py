@@ -10,6 +10,7 @@ MemoryError is left to trap on purpose: the host reports it as the instance's me
 limit, and the instance is not used again.
 """
 
+import gc
 import json
 import os
 import traceback
@@ -34,9 +35,25 @@ _BAKED = os.path.dirname(edgepop_baked.__file__)
 
 with open(os.path.join(_BAKED, "meta.json"), encoding="utf-8") as _f:
     META = json.load(_f)
-with open(os.path.join(_BAKED, "tokenizer.json"), encoding="utf-8") as _f:
-    PIPELINE = Pipeline.from_str(_f.read())
-PIPELINE.warm()
+
+
+def _load_pipeline():
+    """Parse tokenizer.json and build the tables, keeping the peak of the heap low.
+
+    Wasm memory never shrinks, and componentize-py snapshots all of it, so the file's
+    text and its parsed JSON must be gone before the word cache is built: the cache then
+    reuses their memory instead of growing the heap (gpt-oss would not fit otherwise).
+    """
+    with open(os.path.join(_BAKED, "tokenizer.json"), "rb") as f:
+        config = json.load(f)
+    pipeline = Pipeline(config)
+    del config
+    gc.collect()
+    pipeline.warm()
+    return pipeline
+
+
+PIPELINE = _load_pipeline()
 
 MAX_INPUT_BYTES = META["max_input_bytes"]
 
@@ -81,13 +98,13 @@ class Tokenizer(exports.Tokenizer):
     @_guarded
     def encode(self, text, add_special_tokens):
         _check_size(text, 0)
-        return packed_ids.pack(PIPELINE.encode(text, add_special_tokens))
+        return PIPELINE.encode_packed(text, add_special_tokens).decode("latin-1")
 
     @_guarded
     def encode_batch(self, texts, add_special_tokens):
         for index, text in enumerate(texts):
             _check_size(text, index)
-        return [packed_ids.pack(ids) for ids in PIPELINE.encode_batch(texts, add_special_tokens)]
+        return [PIPELINE.encode_packed(text, add_special_tokens).decode("latin-1") for text in texts]
 
     @_guarded
     def count(self, text, add_special_tokens):
@@ -97,7 +114,7 @@ class Tokenizer(exports.Tokenizer):
     @_guarded
     def decode(self, ids, skip_special_tokens):
         try:
-            unpacked = packed_ids.unpack(ids)
+            unpacked = packed_ids.unpack_array(ids)
         except ValueError as e:
             raise Err(TokenizeError_MalformedIds(str(e)))
         try:

@@ -37,7 +37,7 @@ def python_native(tokenizer_json: Path) -> Encode:
 
 
 def component(runtime: Runtime, wasm: Path) -> Encode:
-    session = TokenizerSession(runtime.load(wasm))
+    session = TokenizerSession(runtime.load(wasm).instantiate())
     return lambda text: packed_ids.unpack_array(session.encode_packed(text, add_special_tokens=False))
 
 

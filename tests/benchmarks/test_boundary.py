@@ -13,7 +13,7 @@ import pytest
 from edgepop.runtime import Instance, Runtime
 from edgepop_tokenizer import packed_ids
 
-from conftest import build_test_component
+from support import build_test_component
 
 N = 5000
 INTERFACE = "edge:bench/boundary@0.1.0"

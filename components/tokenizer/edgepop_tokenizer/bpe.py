@@ -8,6 +8,7 @@ whitespace is no quadratic trap.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from heapq import heapify, heappop, heappush
 
 from .errors import UnsupportedTokenizer
@@ -22,7 +23,7 @@ class BPE:
     def __init__(
         self,
         vocab: dict[str, int],
-        merges: list[tuple[str, str]],
+        merges: Iterable[tuple[str, str]],
         *,
         ignore_merges: bool = False,
         unk_token: str | None = None,
@@ -231,26 +232,12 @@ def from_json(config: dict, path: str = "model") -> BPE:
         raise UnsupportedTokenizer(f"{path}.vocab", "expected an object mapping tokens to non-negative ids")
     if len(set(vocab.values())) != len(vocab):
         raise UnsupportedTokenizer(f"{path}.vocab", "two tokens share an id, which makes HF's decoding ambiguous")
-    merges = []
     raw_merges = config.get("merges", [])
     if not isinstance(raw_merges, list):
         raise UnsupportedTokenizer(f"{path}.merges", "expected a list of merges")
-    strings = [m for m in raw_merges if isinstance(m, str)]
-    if strings and len(strings) == len(raw_merges):
-        # The legacy form, "a b" per merge (HF skips "#version" lines).
-        for rank, line in enumerate(m for m in strings if not m.startswith("#version")):
-            parts = line.split(" ")
-            if len(parts) != 2:
-                raise UnsupportedTokenizer(f"{path}.merges[{rank}]", f"merge {line!r} is not two tokens separated by one space")
-            merges.append((parts[0], parts[1]))
-    else:
-        for rank, pair in enumerate(raw_merges):
-            if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(t, str) for t in pair)):
-                raise UnsupportedTokenizer(f"{path}.merges[{rank}]", f"expected a pair of tokens, got {pair!r}")
-            merges.append((pair[0], pair[1]))
     return BPE(
         vocab,
-        merges,
+        _merge_pairs(raw_merges, path),
         ignore_merges=bool(config.get("ignore_merges") or False),
         unk_token=config.get("unk_token"),
         fuse_unk=bool(config.get("fuse_unk") or False),
@@ -259,3 +246,19 @@ def from_json(config: dict, path: str = "model") -> BPE:
         end_of_word_suffix=config.get("end_of_word_suffix") or "",
         path=path,
     )
+
+
+def _merge_pairs(raw_merges: list, path: str) -> Iterator[tuple[str, str]]:
+    """The merges as pairs, one at a time: a list of 400k+ tuples would raise the heap's peak."""
+    if raw_merges and all(isinstance(m, str) for m in raw_merges):
+        # The legacy form, "a b" per merge (HF skips "#version" lines).
+        for rank, line in enumerate(m for m in raw_merges if not m.startswith("#version")):
+            parts = line.split(" ")
+            if len(parts) != 2:
+                raise UnsupportedTokenizer(f"{path}.merges[{rank}]", f"merge {line!r} is not two tokens separated by one space")
+            yield parts[0], parts[1]
+        return
+    for rank, pair in enumerate(raw_merges):
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(t, str) for t in pair)):
+            raise UnsupportedTokenizer(f"{path}.merges[{rank}]", f"expected a pair of tokens, got {pair!r}")
+        yield pair[0], pair[1]

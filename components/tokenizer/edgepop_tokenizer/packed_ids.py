@@ -1,8 +1,10 @@
-"""Token ids packed for the component boundary, as WIT's `packed-token-ids` defines them.
+"""Token ids packed as little-endian u32, and as WIT's `packed-token-ids` string.
 
-Each id is 4 little-endian bytes and each byte travels as the char of the same value,
-so a list of ids crosses between host and guest as one string copy instead of one
-conversion per element. Host and guest both use this module.
+Inside the pipeline, ids travel as bytes (4 per id): the word cache holds each piece's
+ids already packed, so encoding a text is a join of byte strings with no Python int
+made per id. Across the component boundary the same bytes travel as a string whose
+chars are the byte values (`bytes.decode("latin-1")`), because a string crosses in one
+copy where a list crosses one element at a time. Host and guest both use this module.
 """
 
 from __future__ import annotations
@@ -14,14 +16,28 @@ from collections.abc import Iterable
 _BIG_ENDIAN = sys.byteorder == "big"
 
 
-def pack(ids: Iterable[int]) -> str:
-    """Ids to their packed string. Raises OverflowError for an id outside 0..2**32-1."""
+def to_bytes(ids: Iterable[int]) -> bytes:
+    """Ids as little-endian u32 bytes. Raises OverflowError for an id outside 0..2**32-1."""
     if isinstance(ids, (bytes, bytearray, str)):
         raise TypeError(f"expected token ids, got {type(ids).__name__}")  # array() would reinterpret them
     values = array.array("I", ids)
     if _BIG_ENDIAN:
         values.byteswap()
-    return values.tobytes().decode("latin-1")
+    return values.tobytes()
+
+
+def from_bytes(data: bytes) -> array.array:
+    """The ids of little-endian u32 bytes, as an array (no Python int per id is made)."""
+    values = array.array("I")
+    values.frombytes(data)
+    if _BIG_ENDIAN:
+        values.byteswap()
+    return values
+
+
+def pack(ids: Iterable[int]) -> str:
+    """Ids as a `packed-token-ids` string."""
+    return to_bytes(ids).decode("latin-1")
 
 
 def unpack(packed: str) -> list[int]:
@@ -30,7 +46,7 @@ def unpack(packed: str) -> list[int]:
 
 
 def unpack_array(packed: str) -> array.array:
-    """The ids of a packed string as an array of u32: no Python int per id is made.
+    """The ids of a packed string as an array of u32.
 
     Building a list of 5,000 ints costs about 100 µs on its own, more than the crossing;
     a host that only forwards or counts ids keeps them in this form.
@@ -43,13 +59,9 @@ def unpack_array(packed: str) -> array.array:
         ) from None
     if len(data) % 4:
         raise ValueError(f"packed token ids must be 4 chars per id, got {len(data)} chars")
-    values = array.array("I")
-    values.frombytes(data)
-    if _BIG_ENDIAN:
-        values.byteswap()
-    return values
+    return from_bytes(data)
 
 
 def count(packed: str) -> int:
-    """How many ids a packed string holds, without unpacking it."""
+    """How many ids a packed string (or bytes) holds, without unpacking it."""
     return len(packed) // 4

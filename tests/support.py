@@ -1,0 +1,51 @@
+"""Where the test suite finds its real inputs: fetched tokenizer files and built components."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from edgepop.build import TOKENIZER_GUEST_DIR, TOKENIZER_WORLD, WIT_DIR, componentize
+
+ROOT = Path(__file__).resolve().parent.parent
+# Tests share the AOT artefacts `make build` left, as the Makefile does.
+os.environ.setdefault("EDGEPOP_CACHE_DIR", str(ROOT / "build" / "cache"))
+TOKENIZERS_DIR = ROOT / "build" / "tokenizers"
+BUILD_DIR = ROOT / "build"
+COMPONENTS_DIR = BUILD_DIR / "components"
+TEST_COMPONENTS_SRC = ROOT / "tests" / "components"
+
+# Byte-level BPE tokenizers of real models (tools/fetch_tokenizers.py fetches them).
+BYTE_LEVEL_MODELS = ["llama-3.2", "qwen3", "gpt2", "gpt-4o", "gpt-3.5-turbo", "deepseek-v3", "gpt-oss"]
+
+
+def tokenizer_json(name: str) -> Path:
+    """Path of a fetched model's tokenizer.json; fails with the command that fetches it."""
+    path = TOKENIZERS_DIR / name / "tokenizer.json"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `make fixtures` (python tools/fetch_tokenizers.py)")
+    return path
+
+
+def component_path(model: str) -> Path:
+    """A tokenizer component built by `make build`; fails with the command that builds it."""
+    path = COMPONENTS_DIR / f"{model}.wasm"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `make build`")
+    return path
+
+
+def build_test_component(name: str, world: str = TOKENIZER_WORLD) -> Path:
+    """Build (once, and again when its source changes) a test-only component from tests/components/NAME.
+
+    A component with a wit/ folder of its own targets a world there; others target edgepop's.
+    """
+    source = TEST_COMPONENTS_SRC / name
+    out = BUILD_DIR / "test-components" / f"{name}.wasm"
+    wit_dir = source / "wit" if (source / "wit").is_dir() else WIT_DIR
+    sources = [*source.glob("*.py"), *wit_dir.glob("*.wit"), *(TOKENIZER_GUEST_DIR / "edgepop_tokenizer").glob("*.py")]
+    if not out.exists() or out.stat().st_mtime < max(p.stat().st_mtime for p in sources):
+        componentize("guest", [source, TOKENIZER_GUEST_DIR], world, out, wit_dir)
+    return out
