@@ -11,7 +11,7 @@ export EDGEPOP_CACHE_DIR ?= $(CURDIR)/build/cache
 MODELS     := llama-3.2 qwen3 gpt2 gpt-4o gpt-3.5-turbo deepseek-v3 gpt-oss
 COMPONENTS := $(MODELS:%=build/components/%.wasm)
 GUEST_SRC  := $(wildcard components/tokenizer/*.py components/tokenizer/edgepop_tokenizer/*.py wit/*.wit)
-HOST_SRC   := $(wildcard host/*.py)
+BUILD_SRC  := host/build.py
 
 .PHONY: all venv fixtures build run test bench clean
 
@@ -27,7 +27,7 @@ fixtures: $(MODELS:%=build/tokenizers/%/tokenizer.json)
 build/tokenizers/%/tokenizer.json: | $(VENV)/.installed
 	$(BIN)/python tools/fetch_tokenizers.py $*
 
-build/components/%.wasm: build/tokenizers/%/tokenizer.json $(GUEST_SRC) $(HOST_SRC) | $(VENV)/.installed
+build/components/%.wasm: build/tokenizers/%/tokenizer.json $(GUEST_SRC) $(BUILD_SRC) | $(VENV)/.installed
 	$(BIN)/edgepop build tokenizer --tokenizer-json $< -o $@
 
 build: venv fixtures $(COMPONENTS)

@@ -155,7 +155,7 @@ def lowerer(ty: ValType) -> Lower:
                         lambda slot, value: setattr(slot.of, "boolean", value))
     if isinstance(ty, String):
         return _checked(str, "str", ffi.WASMTIME_COMPONENT_STRING.value,
-                        lambda slot, value: setattr(slot.of, "string", ffi.str_to_capi(value)))
+                        lambda slot, value: setattr(slot.of, "string", _utf8_vec(value)))
     if isinstance(ty, ListType):
         return _list_lowerer(ty)
     if isinstance(ty, RecordType):
@@ -175,6 +175,14 @@ def lowerer(ty: ValType) -> Lower:
 
         return lower_record
     raise TypeError(f"edgepop cannot lower component values of type {type(ty).__name__}")
+
+
+def _utf8_vec(text: str) -> Any:
+    """`text` as a C byte vector, copied once (wasmtime-py's helper copies it twice)."""
+    data = text.encode("utf-8")
+    vec = ffi.wasm_byte_vec_t()
+    ffi.wasm_byte_vec_new(byref(vec), len(data), ctypes.cast(ctypes.c_char_p(data), ctypes.POINTER(ctypes.c_uint8)))
+    return vec
 
 
 def _checked(python_type: type, expected: str, kind: int, store: Callable[[Val, Any], None]) -> Lower:

@@ -57,7 +57,7 @@ def tiktoken_encoding(tokenizer_json: Path, check: Sequence[str]) -> Encode | No
     for token, rank in spec["model"]["vocab"].items():
         if not byte_level.is_byte_level(token):
             return None
-        ranks[bytes(byte_level.CHAR_BYTES[c] for c in token)] = rank
+        ranks[byte_level.to_bytes([token])] = rank
     ids = set(ranks.values())
     encoding = tiktoken.Encoding(
         name=tokenizer_json.parent.name,

@@ -71,7 +71,7 @@ class Split:
         self.pattern = pattern
         self.behavior = behavior
         self.invert = invert
-        # The common shapes have a shortcut through `re.findall`, which runs in C.
+        # The common shapes have shortcuts through `re.findall` and `re.split`, which run in C.
         self._isolated = behavior == "Isolated" and not pattern.nullable
         self._matches_only = behavior == "Removed" and invert and not pattern.nullable
         self.lossless = behavior != "Removed" or (invert and pattern.tiles_everything)
@@ -80,9 +80,9 @@ class Split:
         if self._matches_only:
             return self.pattern.findall(text)
         if self._isolated:
-            pieces = self.pattern.findall(text)
-            if sum(map(len, pieces)) == len(text):
-                return pieces
+            if self.pattern.tiles_everything:
+                return self.pattern.findall(text)  # no text between matches: findall is enough
+            return self.pattern.isolate(text)
         return _apply_behavior(text, self.pattern.spans(text), self.invert, self.behavior)
 
     def split_all(self, pieces: list[str]) -> list[str]:

@@ -151,13 +151,18 @@ class Pattern:
         self.tiles_everything = not self.nullable and all(
             _SURROGATES[0] <= lo and hi < _SURROGATES[1] for lo, hi in uncovered
         )
-        self._bmp = _compile(_emit(tree, bmp_only=True))
+        bmp_source = _emit(tree, bmp_only=True)
+        self._bmp = _compile(bmp_source)
+        # The same pattern as one group: re.split then returns matches and gaps alike.
+        self._bmp_split = _compile(f"({bmp_source})")
         proxies = _astral_proxies(char_sets(tree))
         if proxies is None:
-            self._full: re.Pattern | None = _compile(_emit(tree, bmp_only=False))
+            full_source = _emit(tree, bmp_only=False)
+            self._full: re.Pattern | None = _compile(full_source)
+            self._full_split: re.Pattern | None = _compile(f"({full_source})")
             self._proxy_starts, self._proxies = [], []
         else:
-            self._full = None
+            self._full = self._full_split = None
             self._proxy_starts, self._proxies = proxies
         self._proxy_cache: dict[str, str] = {}
 
@@ -169,13 +174,34 @@ class Pattern:
             self._proxy_cache[char] = proxy
         return proxy
 
-    def _searchable(self, text: str) -> tuple[re.Pattern, str]:
-        """The compiled pattern and the text to run it on (offsets as in `text`)."""
+    def _searchable(self, text: str, split: bool = False) -> tuple[re.Pattern, str]:
+        """The compiled pattern (the grouped one, for `split`) and the text to run it on.
+
+        Offsets in the text returned are offsets in `text`: astral characters are mapped
+        one for one to their BMP proxies.
+        """
         if text.isascii() or not _ASTRAL.search(text):
-            return self._bmp, text
+            return (self._bmp_split if split else self._bmp), text
         if self._full is not None:
-            return self._full, text
-        return self._bmp, _ASTRAL.sub(self._proxy, text)
+            return (self._full_split if split else self._full), text
+        return (self._bmp_split if split else self._bmp), _ASTRAL.sub(self._proxy, text)
+
+    def isolate(self, text: str) -> list[str]:
+        """Matches and the stretches between them, in order, empty ones dropped.
+
+        HF's `Isolated` split, done by `re.split` in C. Only for patterns that cannot
+        match empty.
+        """
+        compiled, searched = self._searchable(text, split=True)
+        parts = compiled.split(searched)
+        if searched is text:
+            return list(filter(None, parts))
+        pieces, start = [], 0
+        for part in parts:
+            if part:
+                pieces.append(text[start : start + len(part)])
+                start += len(part)
+        return pieces
 
     def findall(self, text: str) -> list[str]:
         """The matched substrings, in order. Only for patterns that cannot match empty."""
