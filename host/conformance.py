@@ -115,9 +115,10 @@ def check(
         if mismatch:
             report.mismatches.append(mismatch)
         elif check_round_trip and lossless:
-            back = session.decode(ours, skip_special_tokens=True)
-            if back != doc.text:
-                report.round_trip_failures.append(doc.source)
+            # Lossless means: the ids without added specials, decoded keeping specials, are the text.
+            plain = session.encode(doc.text, False) if add_special_tokens else ours
+            if session.decode(plain, skip_special_tokens=False) != doc.text:
+                report.round_trip_failures.append(f"{doc.source}: decode(encode(text)) is not the text")
     return report
 
 
