@@ -219,6 +219,7 @@ def _info(args: argparse.Namespace) -> int:
             "size_bytes": loaded.path.stat().st_size,
             "sha256": loaded.sha256(),
             "world": world.name if world else None,
+            "world_exports": sorted(world.exports) if world else [],
             "imports": list(found.imports),
             "unexpected_imports": found.unexpected_imports(world) if world else [],
             "exports": {name: list(functions) for name, functions in found.exports.items()},
@@ -250,7 +251,8 @@ def _print_info(d: dict) -> None:
     print(f"sha256     {d['sha256']}")
     print(f"world      {d['world'] or 'none of edgepop' + chr(39) + 's worlds'}")
     for name, functions in d["exports"].items():
-        print(f"export     {name}: {', '.join(functions)}")
+        outside = "" if d["world"] is None or name in d["world_exports"] else "  (outside the world)"
+        print(f"export     {name}: {', '.join(functions)}{outside}")
     wasi = [i for i in d["imports"] if i.startswith("wasi:")]
     print(f"imports    {len(wasi)} WASI 0.2 interfaces (granted without capabilities: "
           "no files, no environment, no network)")

@@ -26,10 +26,9 @@ import os
 import queue
 import tempfile
 import threading
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Callable
-
-from importlib.metadata import version
 
 from wasmtime import Config, Engine, Store, WasiConfig, WasmtimeError
 from wasmtime.component import Component, ExportIndex, Func, Linker

@@ -55,7 +55,7 @@ class UnknownTokenId(TokenizeError):
 
 
 class MalformedIds(TokenizeError):
-    """Packed ids that are not 4n chars in U+0000..U+00FF."""
+    """Packed ids that are not 8n hex digits, or ids outside u32."""
 
 
 class GuestInternalError(TokenizeError):

@@ -98,13 +98,13 @@ class Tokenizer(exports.Tokenizer):
     @_guarded
     def encode(self, text, add_special_tokens):
         _check_size(text, 0)
-        return PIPELINE.encode_packed(text, add_special_tokens).decode("latin-1")
+        return PIPELINE.encode_packed(text, add_special_tokens)
 
     @_guarded
     def encode_batch(self, texts, add_special_tokens):
         for index, text in enumerate(texts):
             _check_size(text, index)
-        return [PIPELINE.encode_packed(text, add_special_tokens).decode("latin-1") for text in texts]
+        return [PIPELINE.encode_packed(text, add_special_tokens) for text in texts]
 
     @_guarded
     def count(self, text, add_special_tokens):

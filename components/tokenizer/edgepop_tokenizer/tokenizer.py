@@ -6,11 +6,11 @@ the byte-level mapping and BPE (byte_level, bpe), and the post-processor adds th
 special tokens around the result (post_processors).
 
 Speed comes from the word cache: piece (in the text's own characters) -> its ids,
-already packed as little-endian u32 bytes (packed_ids). Looking pieces up is one C-level
-`map` over the list the regex returned and joining the results is one `bytes.join`, so
-no Python int is made per id; only pieces never seen before go through the byte mapping
+already packed (packed_ids: 8 hex digits per id). Looking pieces up is one C-level `map`
+over the list the regex returned and joining the results is one `str.join`, so no
+Python int is made per id; only pieces never seen before go through the byte mapping
 and BPE. `warm()` fills the cache ahead of time with every vocabulary entry that is a
-piece on its own. The packed bytes are also what crosses the component boundary.
+piece on its own. The packed string is also what crosses the component boundary.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class Tokenizer:
         self._byte_ids: list[int] | None = byte_ids if plain and None not in byte_ids else None
 
         self._frames = {add: self._frame(add) for add in (True, False)}
-        self._cache: dict[str, bytes] = {}
+        self._cache: dict[str, str] = {}
         self._cache_limit = RUNTIME_CACHE_ENTRIES
 
     @classmethod
@@ -111,7 +111,7 @@ class Tokenizer:
             and all(i < len(self._id_to_token) and self._id_to_token[i] in self._added.special for i in added_ids)
         )
 
-    def _frame(self, add_special_tokens: bool) -> tuple[bytes, bytes] | None:
+    def _frame(self, add_special_tokens: bool) -> tuple[str, str] | None:
         """The packed ids the post-processor puts before and after a sequence, when that is all it does.
 
         Every post-processor of a single sequence in HF (ByteLevel, TemplateProcessing,
@@ -127,18 +127,18 @@ class Tokenizer:
         two = self._post([first, second], add_special_tokens)
         if two != [*prefix, first, second, *suffix] or min(prefix + suffix, default=0) < 0:
             return None
-        return packed_ids.to_bytes(prefix), packed_ids.to_bytes(suffix)
+        return packed_ids.pack(prefix), packed_ids.pack(suffix)
 
     # ---- encoding ---------------------------------------------------------------------
 
-    def _piece_ids(self, pieces: list[str]) -> list[bytes]:
+    def _piece_ids(self, pieces: list[str]) -> list[str]:
         """The packed ids of each piece, from the cache or, for new pieces, from BPE."""
         cache = self._cache
         parts = list(map(cache.get, pieces))
         if None not in parts:
             return parts
         tokenize = self._tokenize_piece
-        new = {p: packed_ids.to_bytes(tokenize(p)) for p in {p for p, part in zip(pieces, parts) if part is None}}
+        new = {p: packed_ids.pack(tokenize(p)) for p in {p for p, part in zip(pieces, parts) if part is None}}
         room = self._cache_limit - len(cache)
         if room > 0:
             cache.update(item for item in islice(new.items(), room) if len(item[0]) <= MAX_CACHED_PIECE)
@@ -155,28 +155,28 @@ class Tokenizer:
                 return [whole]
         return model.merge(list(map(self._byte_ids.__getitem__, piece.encode("utf-8"))))
 
-    def _parts(self, text: str) -> list[bytes]:
+    def _parts(self, text: str) -> list[str]:
         """The packed ids of `text` before post-processing, piece by piece."""
-        parts: list[bytes] = []
+        parts: list[str] = []
         for piece, token_id in self._added.split(text, self._normalizer):
             if token_id is None:
                 parts.extend(self._piece_ids(self._pre_tokenizer(piece)))
             else:
-                parts.append(packed_ids.to_bytes((token_id,)))
+                parts.append(packed_ids.pack((token_id,)))
         return parts
 
-    def encode_packed(self, text: str, add_special_tokens: bool = True) -> bytes:
-        """encode's ids as little-endian u32 bytes, made without a Python int per id."""
+    def encode_packed(self, text: str, add_special_tokens: bool = True) -> str:
+        """encode's ids as a `packed-token-ids` string, made without a Python int per id."""
         frame = self._frames[add_special_tokens]
         if frame is None:
-            ids = packed_ids.from_bytes(b"".join(self._parts(text))).tolist()
-            return packed_ids.to_bytes(self._post(ids, add_special_tokens))
+            ids = packed_ids.unpack("".join(self._parts(text)))
+            return packed_ids.pack(self._post(ids, add_special_tokens))
         prefix, suffix = frame
-        return b"".join([prefix, *self._parts(text), suffix])
+        return "".join([prefix, *self._parts(text), suffix])
 
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         """The ids HF's `encode(text, add_special_tokens=...).ids` gives."""
-        return packed_ids.from_bytes(self.encode_packed(text, add_special_tokens)).tolist()
+        return packed_ids.unpack(self.encode_packed(text, add_special_tokens))
 
     def encode_batch(self, texts: list[str], add_special_tokens: bool = True) -> list[list[int]]:
         return [self.encode(text, add_special_tokens) for text in texts]
@@ -224,6 +224,6 @@ class Tokenizer:
                 continue
             if text in cache or len(text) > MAX_CACHED_PIECE or self._pre_tokenizer(text) != [text]:
                 continue
-            cache[text] = packed_ids.to_bytes(model.tokenize(token))
+            cache[text] = packed_ids.pack(model.tokenize(token))
         self._cache_limit = len(cache) + RUNTIME_CACHE_ENTRIES
         return len(cache)

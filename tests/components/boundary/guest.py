@@ -15,7 +15,7 @@ class Boundary(exports.Boundary):
         return IDS[:n]
 
     def ids_packed(self, n):
-        return PACKED[: 4 * n]
+        return PACKED[: packed_ids.CHARS_PER_ID * n]
 
     def take_list(self, ids):
         return len(ids)
