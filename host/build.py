@@ -32,6 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 WIT_DIR = ROOT / "wit"
 TOKENIZER_GUEST_DIR = ROOT / "components" / "tokenizer"
 TOKENIZER_WORLD = "tokenizer-component"
+RAG_GUEST_DIR = ROOT / "components" / "rag"
+# Where `make build` puts the components it builds.
+COMPONENTS_DIR = ROOT / "build" / "components"
+RAG_WORLD = "rag-component"
 
 DEFAULT_MAX_INPUT_BYTES = 16 * MiB
 # tokenizer_config.json files say "no limit" with huge sentinels such as 1e30.
@@ -125,6 +129,14 @@ def build_tokenizer(
         source_sha256=info.source_sha256,
         size_bytes=out.stat().st_size,
     )
+
+
+def build_rag(out: Path, progress: Progress | None = None) -> Path:
+    """Build the RAG component. It bakes no data: the knowledge base stays in the host."""
+    progress = progress or Progress(1)
+    with progress.stage("componentize-py: bundling Python and the RAG logic"):
+        componentize("guest", [RAG_GUEST_DIR], RAG_WORLD, out)
+    return out
 
 
 def _read_tokenizer_json(path: Path) -> bytes:

@@ -158,6 +158,18 @@ def lowerer(ty: ValType) -> Lower:
                         lambda slot, value: setattr(slot.of, "string", _utf8_vec(value)))
     if isinstance(ty, ListType):
         return _list_lowerer(ty)
+    if isinstance(ty, OptionType):
+        lower_some = lowerer(ty.payload)
+
+        def lower_option(value: Any, slot: Val) -> None:
+            slot.kind = ffi.WASMTIME_COMPONENT_OPTION.value
+            slot.of.option = None
+            if value is not None:
+                some = Val()
+                lower_some(value, some)
+                slot.of.option = ffi.wasmtime_component_val_new(byref(some))
+
+        return lower_option
     if isinstance(ty, RecordType):
         fields = [(name, lowerer(field_ty)) for name, field_ty in ty.fields]
 

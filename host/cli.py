@@ -5,23 +5,34 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
 
 from tokenizers import Tokenizer as Reference
 
 from . import corpora
-from .build import DEFAULT_MAX_INPUT_BYTES, BuildError, build_tokenizer
+from .build import COMPONENTS_DIR, DEFAULT_MAX_INPUT_BYTES, BuildError, build_rag, build_tokenizer
 from .config import Limits, MiB, RuntimeConfig
 from .conformance import check, fuzz_documents
 from .errors import EdgepopError, GuestTrap
+from .kb.builder import build as build_kb
+from .kb.builder import update as update_kb
+from .kb.embedder import Embedder
+from .kb.store import KnowledgeBase
 from .progress import Progress
+from .rag import Capabilities, RagComponent, RagSession
 from .runtime import Runtime
 from .tokenizer import TokenizeError, TokenizerComponent, TokenizerSession
 from .worlds import shape
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+DEFAULT_RAG_COMPONENT = COMPONENTS_DIR / "rag.wasm"
+DEFAULT_TOKENIZER_COMPONENT = COMPONENTS_DIR / "llama-3.2.wasm"
+# Lines of each passage `edgepop retrieve` shows.
+PREVIEW_LINES = 6
 
 
 class UsageError(EdgepopError):
@@ -62,6 +73,28 @@ def _parser() -> argparse.ArgumentParser:
     tok.add_argument("--max-input-bytes", type=int, default=DEFAULT_MAX_INPUT_BYTES,
                      help="largest text the component accepts (default: %(default)s)")
     tok.set_defaults(run=_build_tokenizer)
+    rag_build = kinds.add_parser("rag", help="build the RAG component (it bakes no data)")
+    rag_build.add_argument("-o", "--output", type=Path, required=True, help="the .wasm to write")
+    rag_build.set_defaults(run=_build_rag)
+
+    rag = argparse.ArgumentParser(add_help=False, parents=[limits])
+    rag.add_argument("--kb", type=Path, required=True, help="knowledge base directory (edgepop index build)")
+    rag.add_argument("--component", type=Path, default=DEFAULT_RAG_COMPONENT,
+                     help="the RAG component (default: %(default)s)")
+    rag.add_argument("--tokenizer", type=Path, default=DEFAULT_TOKENIZER_COMPONENT,
+                     help="tokenizer component that counts budgets (default: %(default)s)")
+    rag.add_argument("--json", action="store_true", help="machine-readable output")
+
+    retrieve = commands.add_parser("retrieve", parents=[rag], help="passages of a knowledge base related to a query")
+    retrieve.add_argument("query")
+    retrieve.add_argument("-k", type=int, default=10, help="passages to return (default: %(default)s)")
+    retrieve.add_argument("--path-prefix", help="only passages from paths starting with this")
+    retrieve.set_defaults(run=_retrieve)
+
+    augment = commands.add_parser("augment", parents=[rag], help="a prompt with related passages, within a token budget")
+    augment.add_argument("prompt")
+    augment.add_argument("--budget", type=int, required=True, help="token budget of the augmented prompt")
+    augment.set_defaults(run=_augment)
 
     tokenize = commands.add_parser("tokenize", parents=[limits], help="tokenize text with a tokenizer component")
     tokenize.add_argument("--component", type=Path, required=True)
@@ -95,6 +128,32 @@ def _parser() -> argparse.ArgumentParser:
     conf.add_argument("--seed", type=int, default=0)
     conf.add_argument("--show", type=int, default=5, help="mismatches to print (default: %(default)s)")
     conf.set_defaults(run=_conformance)
+
+    index = commands.add_parser("index", help="build, update and check knowledge bases for RAG")
+    actions = index.add_subparsers(required=True, metavar="ACTION")
+    index_build = actions.add_parser("build", help="chunk and embed files into a knowledge base")
+    index_build.add_argument("sources", nargs="+", type=Path, metavar="SOURCE", help="files and directories")
+    index_build.add_argument("--out", type=Path, required=True, metavar="KB_DIR",
+                             help="the knowledge base to write (a knowledge base there is replaced)")
+    index_build.add_argument("--quantization", choices=("f16", "f32", "i8"), default="f16",
+                             help="how the HNSW index stores vectors (default: %(default)s)")
+    index_build.add_argument("--strip-docstrings", action="store_true",
+                             help="blank Python docstrings (to evaluate retrieval by docstring queries)")
+    index_build.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
+                             help="leave out what matches, as in .gitignore: a name (site-packages), "
+                                  "a path from the root (/test) or a path glob; repeatable")
+    index_build.set_defaults(run=_index_build)
+    index_update = actions.add_parser("update", help="re-read the sources, embed only new and changed files")
+    index_update.add_argument("kb_dir", type=Path, metavar="KB_DIR")
+    index_update.add_argument("sources", nargs="+", type=Path, metavar="SOURCE", help="files and directories")
+    index_update.set_defaults(run=_index_update)
+    index_info = actions.add_parser("info", help="what a knowledge base holds (its manifest)")
+    index_info.add_argument("kb_dir", type=Path, metavar="KB_DIR")
+    index_info.add_argument("--json", action="store_true", help="the manifest as it is")
+    index_info.set_defaults(run=_index_info)
+    index_verify = actions.add_parser("verify", help="check every file of a knowledge base against its sha256")
+    index_verify.add_argument("kb_dir", type=Path, metavar="KB_DIR")
+    index_verify.set_defaults(run=_index_verify)
     return parser
 
 
@@ -124,6 +183,68 @@ def _build_tokenizer(args: argparse.Namespace) -> int:
         f"{built.vocab_size:,} ids, {built.special_tokens} special tokens, context {context}, "
         f"source sha256 {built.source_sha256[:16]}..."
     )
+    return EXIT_OK
+
+
+def _build_rag(args: argparse.Namespace) -> int:
+    try:
+        out = build_rag(args.output)
+    except BuildError as e:
+        print(f"edgepop: error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"built {out} ({out.stat().st_size / MiB:.1f} MiB)")
+    return EXIT_OK
+
+
+def _rag_session(args: argparse.Namespace, runtime: Runtime) -> RagSession:
+    """A RAG session over `--kb`, counting with `--tokenizer`."""
+    for flag, path in (("--component", args.component), ("--tokenizer", args.tokenizer)):
+        if not path.exists():
+            raise UsageError(f"{flag} {path} does not exist (make build builds the default one)")
+    embedder = Embedder()
+    kb = KnowledgeBase.open(args.kb, model=embedder.name, dimensions=embedder.dimensions)
+    rag = RagComponent(runtime, args.component, Capabilities(embedder, kb), runtime.load(args.tokenizer))
+    return rag.session()
+
+
+def _retrieve(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    try:
+        with _rag_session(args, runtime) as session:
+            retrieval = session.retrieve(args.query, args.k, args.path_prefix)
+    finally:
+        runtime.close()
+    if args.json:
+        print(json.dumps(asdict(retrieval), ensure_ascii=False))
+        return EXIT_OK
+    if retrieval.query_truncated:
+        print(f"note: the query was cut to its first {retrieval.query_tokens} tokens to embed it", file=sys.stderr)
+    for rank, passage in enumerate(retrieval.passages, 1):
+        name = f"  {passage.source.qualified_name}" if passage.source.qualified_name else ""
+        print(f"{rank:>2}. [{passage.source.citation()}]{name}  score {passage.score:.3f}")
+        lines = [line for line in passage.text.splitlines() if line.strip()]
+        for line in lines[:PREVIEW_LINES]:
+            print(f"      {line}")
+        if len(lines) > PREVIEW_LINES:
+            print(f"      ... {len(lines) - PREVIEW_LINES} more lines")
+    return EXIT_OK
+
+
+def _augment(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    try:
+        with _rag_session(args, runtime) as session:
+            augmented = session.augment(args.prompt, args.budget)
+    finally:
+        runtime.close()
+    if args.json:
+        print(json.dumps(asdict(augmented), ensure_ascii=False))
+        return EXIT_OK
+    print(augmented.prompt)
+    cited = ", ".join(p.source.citation() for p in augmented.passages) or "none"
+    print(f"\n{augmented.tokens} tokens of a budget of {args.budget}; passages: {cited}", file=sys.stderr)
+    for note in augmented.notes:
+        print(f"note: {note}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -304,3 +425,71 @@ def _conformance(args: argparse.Namespace) -> int:
         return EXIT_FAILED if failed else EXIT_OK
     finally:
         runtime.close()
+
+
+def _index_build(args: argparse.Namespace) -> int:
+    report = build_kb(args.sources, args.out, embedder=Embedder(), quantization=args.quantization,
+                      strip_docstrings=args.strip_docstrings, exclude=args.exclude)
+    print(f"built {report.path}: {report.chunks:,} chunks from {report.files:,} files "
+          f"({report.truncated:,} of them over the model's {Embedder.max_tokens} tokens: embedded from their head)")
+    if report.skipped:
+        print(f"skipped {len(report.skipped):,} files: {_tally(report.skipped.values())}")
+    stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in report.seconds.items())
+    print(f"time: {stages}; embedding {report.chunks_per_second:.1f} chunks/s")
+    return EXIT_OK
+
+
+def _index_update(args: argparse.Namespace) -> int:
+    report = update_kb(args.kb_dir, args.sources, embedder=Embedder())
+    if not (report.added or report.changed or report.removed):
+        print(f"{report.path} is up to date: {report.unchanged:,} files unchanged, {report.chunks:,} chunks")
+        return EXIT_OK
+    print(f"updated {report.path}: {len(report.added):,} files added, {len(report.changed):,} changed, "
+          f"{len(report.removed):,} removed, {report.unchanged:,} unchanged; "
+          f"+{report.chunks_added:,} -{report.chunks_removed:,} chunks, {report.chunks:,} in all")
+    for what, paths in (("added", report.added), ("changed", report.changed), ("removed", report.removed)):
+        for path in paths:
+            print(f"  {what:<8} {path}")
+    if report.skipped:
+        print(f"skipped {len(report.skipped):,} files: {_tally(report.skipped.values())}")
+    return EXIT_OK
+
+
+def _index_info(args: argparse.Namespace) -> int:
+    with KnowledgeBase.open(args.kb_dir) as kb:
+        m = kb.manifest
+    if args.json:
+        print(m.to_json(), end="")
+        return EXIT_OK
+    size = sum(entry.bytes for entry in m.files.values())
+    print(f"knowledge base  {args.kb_dir} ({size / MiB:.1f} MiB)")
+    print(f"model           {m.model}, {m.dimensions} dimensions, up to {m.max_tokens} tokens a chunk "
+          f"(sha256 {m.model_sha256[:16]}...)")
+    print(f"index           usearch HNSW, {m.metric}, {m.quantization}")
+    print(f"chunks          {m.chunk_count:,} from {m.source_files:,} files (next id {m.next_chunk_id:,})")
+    print(f"root            {m.root}")
+    for source in m.sources:
+        print(f"source          {source}")
+    if m.exclude:
+        print(f"excluded        {', '.join(m.exclude)}")
+    print(f"docstrings      {'stripped' if m.strip_docstrings else 'kept'}")
+    print(f"built           {m.built_at}" + (f", updated {m.updated_at}" if m.updated_at else ""))
+    for name, entry in m.files.items():
+        print(f"file            {name:<14} {entry.bytes / MiB:8.1f} MiB  sha256 {entry.sha256}")
+    return EXIT_OK
+
+
+def _index_verify(args: argparse.Namespace) -> int:
+    with KnowledgeBase.open(args.kb_dir) as kb:
+        kb.verify()
+        size = sum(entry.bytes for entry in kb.manifest.files.values())
+        print(f"{args.kb_dir}: all {len(kb.manifest.files)} files match their sha256 ({size / MiB:.1f} MiB read)")
+    return EXIT_OK
+
+
+def _tally(reasons: Iterable[str]) -> str:
+    """Reasons counted, most frequent first: "96 binary, 2 not UTF-8"."""
+    counts: dict[str, int] = {}
+    for reason in reasons:
+        counts[reason] = counts.get(reason, 0) + 1
+    return ", ".join(f"{n:,} {reason}" for reason, n in sorted(counts.items(), key=lambda item: -item[1]))

@@ -47,24 +47,34 @@ class Runtime:
     def __init__(self, config: RuntimeConfig | None = None) -> None:
         self.config = config or RuntimeConfig()
         self.engine = Engine(_engine_config())
-        self.linker = Linker(self.engine)
-        self.linker.add_wasip2()
+        self.linker = self.new_linker()
         self._ticker = _EpochTicker(self.engine, self.config.epoch_tick_ms / 1000)
-        self._loaded: dict[tuple[str, int, int], LoadedComponent] = {}
+        self._loaded: dict[tuple[tuple[str, int, int], int], LoadedComponent] = {}
         self._lock = threading.Lock()
 
-    def load(self, path: str | os.PathLike[str]) -> "LoadedComponent":
-        """Load a component, compiling it only if no compiled artefact is cached for it."""
+    def new_linker(self) -> Linker:
+        """A linker with WASI (granting nothing), for components whose host imports need more."""
+        linker = Linker(self.engine)
+        linker.add_wasip2()
+        return linker
+
+    def load(self, path: str | os.PathLike[str], linker: Linker | None = None) -> "LoadedComponent":
+        """Load a component, compiling it only if no compiled artefact is cached for it.
+
+        `linker` provides its imports (default: WASI only, see `new_linker`).
+        """
         path = Path(path).resolve()
+        linker = linker or self.linker
         try:
             stat = path.stat()
         except OSError as e:
             raise ComponentLoadError(f"cannot read component {path}: {e.strerror}") from None
         key = (str(path), stat.st_size, stat.st_mtime_ns)
         with self._lock:
-            loaded = self._loaded.get(key)
+            loaded = self._loaded.get((key, id(linker)))
             if loaded is None:
-                loaded = self._loaded[key] = LoadedComponent(self, path, self._compiled(path, key))
+                compiled = self._compiled(path, key)
+                loaded = self._loaded[(key, id(linker))] = LoadedComponent(self, path, compiled, linker)
             return loaded
 
     def _compiled(self, path: Path, key: tuple[str, int, int]) -> Component:
@@ -94,10 +104,11 @@ class Runtime:
 class LoadedComponent:
     """A compiled component, ready to be instantiated any number of times."""
 
-    def __init__(self, runtime: Runtime, path: Path, component: Component) -> None:
+    def __init__(self, runtime: Runtime, path: Path, component: Component, linker: Linker) -> None:
         self.runtime = runtime
         self.path = path
         self.component = component
+        self.linker = linker
         self._exports: dict[tuple[str, str], ExportIndex] = {}
         self._signatures: dict[tuple[str, str], Signature] = {}
         self._pool: _InstancePool | None = None
@@ -168,7 +179,7 @@ class Instance:
         self.store.set_wasi(self._wasi())
         self._set_deadline(self._limits.instantiate_deadline_ms)
         try:
-            self._instance = runtime.linker.instantiate(self.store, loaded.component)
+            self._instance = loaded.linker.instantiate(self.store, loaded.component)
         except WasmtimeError as e:
             raise self._classify(e, "instantiation", self._limits.instantiate_deadline_ms) from None
 

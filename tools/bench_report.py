@@ -76,9 +76,10 @@ def render(results: dict) -> str:
                              f"{rates['component']:.2f} MB/s | {rates['component'] / rates['hf']:.2f}× |")
         lines.append("")
 
-    if "latency" in by_group:
-        lines += ["#### Latency", "", "| what | p50 | p99 | rounds |", "|---|---:|---:|---:|"]
-        for bench in by_group["latency"]:
+    for group in sorted(g for g in by_group if g.startswith("latency")):
+        title = "Latency" + group[len("latency"):].replace(":", ",", 1)
+        lines += [f"#### {title}", "", "| what | p50 | p99 | rounds |", "|---|---:|---:|---:|"]
+        for bench in by_group[group]:
             lines.append(f"| {bench['name']} | {bench['stats']['median'] * 1e3:.2f} ms | "
                          f"{_p99(bench) * 1e3:.2f} ms | {bench['stats']['rounds']} |")
         lines.append("")
