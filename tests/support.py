@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,15 @@ def build_test_component(name: str, world: str = TOKENIZER_WORLD) -> Path:
     if not out.exists() or out.stat().st_mtime < max(p.stat().st_mtime for p in sources):
         componentize("guest", [source, TOKENIZER_GUEST_DIR], world, out, wit_dir)
     return out
+
+
+def stdlib_kb(embedder):
+    """The standard library's knowledge base that the retrieval report evaluates, opened.
+
+    tools/retrieval_report.py builds it (several minutes) unless the one under build/kb
+    is current, so benchmarks and the report measure the same knowledge base.
+    """
+    sys.path.insert(0, str(ROOT / "tools"))
+    from retrieval_report import stdlib_kb as open_stdlib_kb
+
+    return open_stdlib_kb(embedder)

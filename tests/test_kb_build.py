@@ -10,6 +10,7 @@ import io
 import json
 import re
 import shutil
+import threading
 import sysconfig
 from pathlib import Path
 
@@ -142,6 +143,36 @@ def test_rebuilding_swaps_in_the_new_kb_while_an_open_one_keeps_working(sources:
     assert len(old.search(np.ones(384, dtype=np.float32), 2)) == 2
     old.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kb"]
+
+
+def test_readers_opening_while_builds_swap_kbs_in_always_get_a_whole_kb(sources: Path, embedder: Embedder,
+                                                                         tmp_path: Path) -> None:
+    out = tmp_path / "kb"
+    files = [sources / "bisect.py", sources / "README.md"]
+    build(files[:1], out, embedder=embedder, progress=quiet())
+    done = threading.Event()
+    errors: list[Exception] = []
+    seen: set[str] = set()
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                with KnowledgeBase.open(out) as kb:
+                    paths = {path for path, _ in names(kb).values()}
+                    assert len(paths) == 1 and kb.manifest.source_files == 1, paths
+                    seen.update(paths)
+            except Exception as e:  # noqa: BLE001 — collected, reported below
+                errors.append(e)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for i in range(6):
+            build([files[i % 2]], out, embedder=embedder, progress=quiet())
+    finally:
+        done.set()
+        reader.join()
+    assert errors == [] and seen == {"bisect.py", "README.md"}
 
 
 def test_a_build_refuses_to_replace_what_is_not_a_kb(sources: Path, embedder: Embedder, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgepop.build import COMPONENTS_DIR
 from edgepop.kb.builder import build, embedding_text
 from edgepop.kb.chunking import Chunk, chunk_source
 from edgepop.kb.embedder import Embedder
@@ -32,6 +33,8 @@ from edgepop.kb.queries import query_set
 from edgepop.kb.sources import read_sources
 from edgepop.kb.store import MANIFEST, KnowledgeBase, KnowledgeBaseError
 from edgepop.progress import Progress
+from edgepop.rag import Capabilities, RagComponent
+from edgepop.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "bench"
@@ -39,6 +42,7 @@ KB_DIR = ROOT / "build" / "kb" / "stdlib-eval"
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 EXCLUDE = ("site-packages", "test", "tests", "idle_test")
 MIN_QUERIES = 2000
+COMPONENT = "component pipeline (Wasm)"
 EXACT, INDEX, LEXICAL = "exact (numpy)", "usearch (HNSW)", "BM25"
 # Every this-many-th chunk is embedded again to check a KB is current.
 PROBE_EVERY = 500
@@ -96,6 +100,27 @@ def _fields(chunk: Chunk) -> tuple:
     return tuple(getattr(chunk, f.name) for f in fields(Chunk))
 
 
+class ComponentRetriever:
+    """The component pipeline: every query through the Wasm RAG component, which embeds,
+    searches and fetches through the host's capabilities, one request after another.
+
+    The component answers with passages (text and source), so each is mapped back to its
+    chunk by path and line range, which identify a chunk within a knowledge base.
+    """
+
+    def __init__(self, kb: KnowledgeBase, embedder: Embedder) -> None:
+        self.runtime = Runtime()
+        tokenizer = self.runtime.load(COMPONENTS_DIR / "llama-3.2.wasm")
+        rag = RagComponent(self.runtime, COMPONENTS_DIR / "rag.wasm", Capabilities(embedder, kb), tokenizer)
+        self.session = rag.session()
+        ids, _ = kb.vectors()
+        self.chunk_ids = {(c.path, c.start_line, c.end_line): c.id for c in kb.chunks([int(i) for i in ids]) if c}
+
+    def __call__(self, text: str, k: int) -> list[int]:
+        passages = self.session.retrieve(text, k).passages
+        return [self.chunk_ids[(p.source.path, p.source.start_line, p.source.end_line)] for p in passages]
+
+
 def run(count: int | None = None, seed: int = 0, rebuild: bool = False,
         extra_retrievers: Mapping[str, RetrieverFactory] | None = None) -> str:
     """The report: every retriever on the same queries.
@@ -142,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.queries is not None and args.queries < MIN_QUERIES:
         parser.error(f"--queries must be at least {MIN_QUERIES:,}")
-    report = run(args.queries, args.seed, args.rebuild)
+    report = run(args.queries, args.seed, args.rebuild, extra_retrievers={COMPONENT: ComponentRetriever})
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "retrieval.md").write_text(report + "\n")
     print(report)

@@ -34,6 +34,7 @@ from usearch.index import Index, MetricKind, ScalarKind
 from ..errors import EdgepopError
 from .chunking import Chunk
 
+SEARCH_EXPANSION = 512
 FORMAT = "edgepop-kb"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -374,6 +375,10 @@ def _view_index(path: Path, manifest: Manifest) -> Index:
     if index.ndim != manifest.dimensions or len(index) != manifest.chunk_count:
         raise KnowledgeBaseError(f"{path} holds {len(index):,} vectors of {index.ndim} dimensions; the manifest "
                                  f"says {manifest.chunk_count:,} of {manifest.dimensions}")
+    # How many candidates the graph search keeps. usearch's default, 64, found 0.96 of
+    # exact search's recall@10 on the standard library's 23k chunks; 512 found 0.995,
+    # for 1-3 ms more per query (tools/retrieval_report.py measures it).
+    index.expansion_search = SEARCH_EXPANSION
     return index
 
 

@@ -29,7 +29,7 @@ def embedder() -> Embedder:
 
 @pytest.fixture(scope="module")
 def kb(embedder) -> KnowledgeBase:
-    kb = KnowledgeBase.open(stdlib_kb(embedder), model=embedder.name, dimensions=embedder.dimensions)
+    kb = stdlib_kb(embedder)
     yield kb
     kb.close()
 
@@ -91,9 +91,9 @@ def test_search_k10_native(benchmark, embedder, kb, queries) -> None:
     benchmark(lambda: kb.search(next(vectors), 10))
 
 
-def test_kb_open(benchmark, embedder) -> None:
+def test_kb_open(benchmark, embedder, kb) -> None:
     """A PoP starting to serve the knowledge base: manifest checks and memory maps, no full read."""
-    path = stdlib_kb(embedder)
+    path = kb.directory
     benchmark.group = GROUP
     benchmark.pedantic(
         lambda: KnowledgeBase.open(path, model=embedder.name, dimensions=embedder.dimensions).close(),
