@@ -10,8 +10,8 @@ import io
 import json
 import re
 import shutil
-import threading
 import sysconfig
+import threading
 from pathlib import Path
 
 import numpy as np
