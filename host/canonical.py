@@ -6,12 +6,15 @@ hands lists over as arrays of `wasmtime_component_val_t` (a kind byte and a unio
 bytes each), so a list of numbers can be read or written as one strided buffer copy.
 This module compiles, once per function type, a lifter and a lowerer for each value
 type, with that bulk path for lists of numbers and plain per-value code for the rest.
+The same conversions serve both directions: calling a component's exports
+(`Signature.call`) and answering its imports with host functions (`define`).
 """
 
 from __future__ import annotations
 
 import array
 import ctypes
+import itertools
 from ctypes import byref
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, TypeVar
@@ -22,7 +25,7 @@ from wasmtime.component import (
     Bool, Char, EnumType, FlagsType, ListType, OptionType, Record, RecordType,
     Func, ResultType, String, TupleType, ValType, Variant, VariantType,
 )
-from wasmtime.component._enter import maybe_raise_last_exn
+from wasmtime.component import FuncType, LinkerInstance
 
 Val = ffi.wasmtime_component_val_t
 Lift = Callable[[Val], Any]
@@ -155,7 +158,8 @@ def lowerer(ty: ValType) -> Lower:
                         lambda slot, value: setattr(slot.of, "boolean", value))
     if isinstance(ty, String):
         return _checked(str, "str", ffi.WASMTIME_COMPONENT_STRING.value,
-                        lambda slot, value: setattr(slot.of, "string", _utf8_vec(value)))
+                        lambda slot, value: _new_byte_vec(ctypes.addressof(slot) + _PAYLOAD_OFFSET,
+                                                          value.encode("utf-8")))
     if isinstance(ty, ListType):
         return _list_lowerer(ty)
     if isinstance(ty, OptionType):
@@ -165,36 +169,72 @@ def lowerer(ty: ValType) -> Lower:
             slot.kind = ffi.WASMTIME_COMPONENT_OPTION.value
             slot.of.option = None
             if value is not None:
-                some = Val()
-                lower_some(value, some)
-                slot.of.option = ffi.wasmtime_component_val_new(byref(some))
+                slot.of.option = _boxed(lower_some, value)
 
         return lower_option
     if isinstance(ty, RecordType):
-        fields = [(name, lowerer(field_ty)) for name, field_ty in ty.fields]
+        # Per field: the WIT name as the C API wants it, the Python name, the lowerer.
+        fields = [(name.encode("utf-8"), _python_name(name), lowerer(field_ty)) for name, field_ty in ty.fields]
 
         def lower_record(value: Any, slot: Val) -> None:
             raw = ffi.wasmtime_component_valrecord_t()
             ffi.wasmtime_component_valrecord_new_uninit(raw, len(fields))
-            _zero(raw.data, len(fields), ctypes.sizeof(ffi.wasmtime_component_valrecord_entry))
+            entries = ctypes.cast(raw.data, ctypes.c_void_p).value or 0
+            _zero(entries, len(fields), _ENTRY_SIZE)
             slot.kind = ffi.WASMTIME_COMPONENT_RECORD.value
             slot.of.record = raw
-            for i, (name, lower) in enumerate(fields):
-                raw.data[i].name = ffi.str_to_capi(name)
-                key = _python_name(name)
-                field_value = value[key] if isinstance(value, dict) else getattr(value, key)
-                lower(field_value, raw.data[i].val)
+            field_of = value.__getitem__ if isinstance(value, dict) else value.__getattribute__
+            for i, (name, key, lower) in enumerate(fields):
+                entry = entries + i * _ENTRY_SIZE
+                _new_byte_vec(entry, name)
+                lower(field_of(key), Val.from_address(entry + _ENTRY_VAL_OFFSET))
 
         return lower_record
+    if isinstance(ty, VariantType):
+        cases = {name: (lowerer(case_ty) if case_ty is not None else None) for name, case_ty in ty.cases}
+
+        def lower_variant(value: Any, slot: Val) -> None:
+            if not isinstance(value, Variant) or value.tag not in cases:
+                raise TypeError(f"expected a Variant with a tag of {sorted(cases)}, got {value!r}")
+            slot.kind = ffi.WASMTIME_COMPONENT_VARIANT.value
+            slot.of.variant.discriminant = ffi.str_to_capi(value.tag)
+            slot.of.variant.val = _boxed(cases[value.tag], value.payload)
+
+        return lower_variant
+    if isinstance(ty, ResultType):
+        lower_ok = lowerer(ty.ok) if ty.ok is not None else None
+        lower_err = lowerer(ty.err) if ty.err is not None else None
+
+        def lower_result(value: Any, slot: Val) -> None:
+            if not isinstance(value, (Ok, Err)):
+                raise TypeError(f"expected Ok(...) or Err(...) for a result, got {type(value).__name__}")
+            slot.kind = ffi.WASMTIME_COMPONENT_RESULT.value
+            slot.of.result.is_ok = isinstance(value, Ok)
+            slot.of.result.val = _boxed(lower_ok if isinstance(value, Ok) else lower_err, value.value)
+
+        return lower_result
     raise TypeError(f"edgepop cannot lower component values of type {type(ty).__name__}")
 
 
-def _utf8_vec(text: str) -> Any:
-    """`text` as a C byte vector, copied once (wasmtime-py's helper copies it twice)."""
-    data = text.encode("utf-8")
-    vec = ffi.wasm_byte_vec_t()
-    ffi.wasm_byte_vec_new(byref(vec), len(data), ctypes.cast(ctypes.c_char_p(data), ctypes.POINTER(ctypes.c_uint8)))
-    return vec
+def _boxed(lower: Lower | None, payload: Any) -> Any:
+    """A case's payload as the C API holds it, in a value of its own (None for no payload)."""
+    if lower is None:
+        return None
+    value = Val()
+    lower(payload, value)
+    return ffi.wasmtime_component_val_new(byref(value))
+
+
+def _new_byte_vec(address: int, data: bytes) -> None:
+    """Write a C byte vector holding a copy of `data` at `address` (wasmtime-py's helper copies twice)."""
+    _wasm_byte_vec_new(address, len(data), data)
+
+
+# wasm_byte_vec_new(out, size, data), typed to take an address and Python bytes as they are.
+_wasm_byte_vec_new = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p)(
+    ("wasm_byte_vec_new", ffi.dll))
+_ENTRY_SIZE = ctypes.sizeof(ffi.wasmtime_component_valrecord_entry)
+_ENTRY_VAL_OFFSET = ffi.wasmtime_component_valrecord_entry.val.offset
 
 
 def _checked(python_type: type, expected: str, kind: int, store: Callable[[Val, Any], None]) -> Lower:
@@ -242,11 +282,12 @@ def _list_lowerer(ty: ListType) -> Lower:
             raise TypeError(f"expected a list, got {type(values).__name__}")
         raw = ffi.wasmtime_component_vallist_t()
         ffi.wasmtime_component_vallist_new_uninit(raw, len(values))
-        _zero(raw.data, len(values), _VAL_SIZE)
+        elements = ctypes.cast(raw.data, ctypes.c_void_p).value or 0
+        _zero(elements, len(values), _VAL_SIZE)
         slot.kind = ffi.WASMTIME_COMPONENT_LIST.value
         slot.of.list = raw
         for i, value in enumerate(values):
-            lower_element(value, raw.data[i])
+            lower_element(value, Val.from_address(elements + i * _VAL_SIZE))
 
     return lower_list
 
@@ -289,9 +330,7 @@ class Signature:
                 byref(result) if self._lift else None, 1 if self._lift else 0,
             )
             if error:
-                wasm_error = WasmtimeError._from_ptr(error)
-                maybe_raise_last_exn()  # a host import's own Python exception, if that was the cause
-                raise wasm_error
+                raise WasmtimeError._from_ptr(error)
             try:
                 return self._lift(result) if self._lift else None
             finally:
@@ -301,3 +340,64 @@ class Signature:
         finally:
             for i in range(lowered):
                 ffi.wasmtime_component_val_delete(byref(params[i]))
+
+
+class _HostFunction:
+    """A Python function serving a component import; its conversions are compiled on the first call,
+    from the import's type as the component declares it."""
+
+    def __init__(self, name: str, function: Callable[..., Any]) -> None:
+        self.name = name
+        self.function = function
+        self.lifts: list[Lift] | None = None
+        self.lower: Lower | None = None
+
+    def serve(self, ty: Any, args: Any, results: Any) -> None:
+        if self.lifts is None:
+            func_type = FuncType._from_ptr(ty, owner=self)
+            self.lower = lowerer(func_type.result) if func_type.result is not None else None
+            self.lifts = [lifter(param) for _, param in func_type.params]
+        # The arguments stay owned by wasmtime, which frees them after the call.
+        value = self.function(*(lift(args[i]) for i, lift in enumerate(self.lifts)))
+        if self.lower is not None:
+            self.lower(value, results[0])  # wasmtime takes what is lowered into its result slot
+
+
+_HOST_FUNCTIONS: dict[int, _HostFunction] = {}
+_HANDLES = itertools.count(1)
+
+
+@ffi.wasmtime_component_func_callback_t
+def _serve(handle, context, ty, args, nargs, results, nresults):  # type: ignore[no-untyped-def]
+    host_function = _HOST_FUNCTIONS[handle]
+    try:
+        host_function.serve(ty, args, results)
+    except Exception as e:  # noqa: BLE001 — it becomes the guest's trap, which its caller sees
+        error = WasmtimeError(f"host function {host_function.name} failed: {type(e).__name__}: {e}")
+        return ctypes.cast(error._consume(), ctypes.c_void_p).value
+    return 0
+
+
+@ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+def _forget(handle):  # type: ignore[no-untyped-def]
+    _HOST_FUNCTIONS.pop(handle, None)
+
+
+def define(instance: LinkerInstance, name: str, function: Callable[..., Any]) -> None:
+    """Serve the import `name` of `instance` with `function(*args)`, converted as `Signature.call` converts.
+
+    Unlike wasmtime-py's `add_func`, records go in and out without per-field name lookups
+    and lists of numbers in bulk; `result`s are returned as `Ok(...)`/`Err(...)`, records
+    as any object or dict with the fields' snake_case names, variants as `Variant`s. An
+    exception in `function`, or a value that does not fit the import's type, traps the
+    calling component with a message naming `name` and the exception.
+    """
+    handle = next(_HANDLES)
+    _HOST_FUNCTIONS[handle] = _HostFunction(name, function)
+    encoded = name.encode("utf-8")
+    error = ffi.wasmtime_component_linker_instance_add_func(
+        instance.ptr(), ctypes.create_string_buffer(encoded), len(encoded), _serve, handle, _forget,
+    )
+    if error:
+        _HOST_FUNCTIONS.pop(handle)
+        raise WasmtimeError._from_ptr(error)

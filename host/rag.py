@@ -6,10 +6,9 @@ A RAG component (world `rag-component`) imports `embeddings`, `vector-search` an
 forwarding to an instance of the tokenizer component for the prompt's model: the
 tokenize -> retrieve chain, with token budgets counted by the model's own tokenizer.
 
-Host functions receive and return values as wasmtime-py represents them: a record is a
-`Record` with the WIT field names as attributes (`qualified-name`), a `result` whose
-cases have distinct Python types is the value of either case as is, and a variant
-whose cases do not is a `Variant(tag, payload)`. A host function never raises: a
+Host functions are served through `canonical.define`: records come in with snake_case
+attributes and go out as any object or dict with those names, a `result` is `Ok(...)`
+or `Err(...)`, a variant is a `Variant(tag, payload)`. A host function never raises: a
 failure becomes the interface's error case, so the guest can report it.
 """
 
@@ -25,9 +24,9 @@ from typing import Any
 import numpy as np
 from wasmtime.component import Linker, Record, Variant
 
-from .canonical import Ok
-from .errors import EdgepopError, GuestTrap
-from .kb.embedder import Embedder, EmbeddingError
+from .canonical import Err, Ok, define
+from .errors import EdgepopError
+from .kb.embedder import Embedder, EmbeddingError, QueryEmbedding
 from .kb.store import KnowledgeBase
 from .runtime import Instance, LoadedComponent, Runtime
 from .tokenizer import INTERFACE as TOKENIZER_INTERFACE
@@ -99,7 +98,7 @@ class Augmented:
 
 
 # The tokenizer session that the component's `tokenizer` imports go to, for the call in progress.
-_chained_tokenizer: contextvars.ContextVar[TokenizerSession] = contextvars.ContextVar("chained_tokenizer")
+_chained_tokenizer: contextvars.ContextVar["ChainedTokenizer"] = contextvars.ContextVar("chained_tokenizer")
 
 
 class Capabilities:
@@ -108,72 +107,70 @@ class Capabilities:
     def __init__(self, embedder: Embedder, kb: KnowledgeBase) -> None:
         self.embedder = embedder
         self.kb = kb
+        # Warm-ups (see warm_up) run the whole retrieval in the guest, but the model only
+        # once: prepared instances are made while requests are served, on the same cores.
+        self._warm_up_embedding: QueryEmbedding | None = None
 
     def linker(self, runtime: Runtime) -> Linker:
         """A linker with WASI and the four interfaces a `rag-component` imports."""
         linker = runtime.new_linker()
         root = linker.root()
         with root.add_instance(PACKAGE.format("embeddings")) as embeddings:
-            embeddings.add_func("describe", self._describe)
-            embeddings.add_func("embed", self._embed)
+            define(embeddings, "describe", self._describe)
+            define(embeddings, "embed", self._embed)
         with root.add_instance(PACKAGE.format("vector-search")) as search:
-            search.add_func("search", self._search)
+            define(search, "search", self._search)
         with root.add_instance(PACKAGE.format("chunks")) as chunks:
-            chunks.add_func("get", self._get_chunks)
+            define(chunks, "get", self.kb.chunks)
         with root.add_instance(TOKENIZER_INTERFACE) as tokenizer:
             for function in ("describe", "encode", "encode-batch", "count", "decode"):
-                tokenizer.add_func(function, _forward_to_tokenizer(function))
+                define(tokenizer, function, _forward_to_tokenizer(function))
         return linker
 
-    def _describe(self, store: Any) -> Record:
+    def _describe(self) -> dict[str, Any]:
         e = self.embedder
-        return _record(name=e.name, dimensions=e.dimensions, max_tokens=e.max_tokens)
+        return {"name": e.name, "dimensions": e.dimensions, "max_tokens": e.max_tokens}
 
-    def _embed(self, store: Any, text: str) -> Record | str | None:
+    def _embed(self, text: str) -> Ok[dict[str, Any]] | Err[Variant]:
         try:
-            query = self.embedder.embed_query(text)
+            query = self._embed_query(text)
         except EmbeddingError:
-            return None  # embed-error's `empty-text`, the case without a payload
+            return Err(Variant("empty-text"))
         except Exception as e:  # noqa: BLE001 — a host function must answer, not raise
-            return f"{type(e).__name__}: {e}"  # embed-error's `internal`
-        return _record(vector=pack_vector(query.vector), tokens=query.tokens, truncated=query.truncated)
+            return Err(Variant("internal", f"{type(e).__name__}: {e}"))
+        return Ok({"vector": pack_vector(query.vector), "tokens": query.tokens, "truncated": query.truncated})
 
-    def _search(self, store: Any, query: str, k: int, filter: Record | None) -> list[Record] | Variant:
+    def _embed_query(self, text: str) -> QueryEmbedding:
+        if text != WARM_UP_QUERY:
+            return self.embedder.embed_query(text)
+        if self._warm_up_embedding is None:
+            self._warm_up_embedding = self.embedder.embed_query(text)
+        return self._warm_up_embedding
+
+    def _search(self, query: str, k: int, filter: Record | None) -> Ok[list[dict[str, Any]]] | Err[Variant]:
         try:
             vector = unpack_vector(query, self.kb.manifest.dimensions)
         except ValueError as e:
-            return Variant("malformed-vector", str(e))
-        prefix = getattr(filter, "path-prefix", None) if filter is not None else None
+            return Err(Variant("malformed-vector", str(e)))
+        prefix = filter.path_prefix if filter is not None else None
         try:
             hits = self.kb.search(vector, k, path_prefix=prefix)
         except Exception as e:  # noqa: BLE001
-            return Variant("internal", f"{type(e).__name__}: {e}")
-        return [_record(id=hit.chunk_id, score=float(hit.score)) for hit in hits]
-
-    def _get_chunks(self, store: Any, ids: list[int]) -> list[Record | None]:
-        return [
-            None if c is None else _record(
-                id=c.id, path=c.path, kind=c.kind, qualified_name=c.qualified_name,
-                start_line=c.start_line, end_line=c.end_line, text=c.text,
-            )
-            for c in self.kb.chunks(ids)
-        ]
+            return Err(Variant("internal", f"{type(e).__name__}: {e}"))
+        return Ok([{"id": hit.chunk_id, "score": float(hit.score)} for hit in hits])
 
 
 def _forward_to_tokenizer(function: str) -> Callable[..., Any]:
     """A host function that calls `function` of the tokenizer session chained to this call."""
 
-    def forward(store: Any, *args: Any) -> Any:
-        session = _chained_tokenizer.get(None)
-        if session is None:
-            return Variant("internal", "no tokenizer component is chained to this RAG instance")
+    def forward(*args: Any) -> Any:
+        chain = _chained_tokenizer.get(None)
+        if chain is None:
+            return Err(Variant("internal", "no tokenizer component is chained to this RAG instance"))
         try:
-            result = session.instance.call(TOKENIZER_INTERFACE, function, *args)
+            return chain.session().instance.call(TOKENIZER_INTERFACE, function, *args)
         except EdgepopError as e:
-            return Variant("internal", f"the tokenizer component failed: {e}")
-        if function == "describe":
-            return _for_wasmtime(result)
-        return _for_wasmtime(result.value)  # ok value or tokenize-error variant, as wasmtime-py wants them
+            return Err(Variant("internal", f"the tokenizer component failed: {e}"))
 
     return forward
 
@@ -192,14 +189,31 @@ class RagComponent:
         self.tokenizer.prepare(count, warm_up_tokenizer)
 
     def session(self) -> "RagSession":
-        """Fresh instances of the RAG component and of its tokenizer, for one request."""
-        return RagSession(self.loaded.instantiate(), TokenizerSession(self.tokenizer.instantiate()))
+        """A fresh instance of the RAG component, and of its tokenizer once it counts, for one request."""
+        return RagSession(self.loaded.instantiate(), ChainedTokenizer(self.tokenizer))
+
+
+class ChainedTokenizer:
+    """The tokenizer instance a RAG session counts with, made on first use: `retrieve` never counts."""
+
+    def __init__(self, loaded: LoadedComponent) -> None:
+        self._loaded = loaded
+        self._session: TokenizerSession | None = None
+
+    def session(self) -> TokenizerSession:
+        if self._session is None:
+            self._session = TokenizerSession(self._loaded.instantiate())
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
 
 
 class RagSession:
     """One request's instances: the RAG component and the tokenizer chained to it."""
 
-    def __init__(self, instance: Instance, tokenizer: TokenizerSession) -> None:
+    def __init__(self, instance: Instance, tokenizer: ChainedTokenizer) -> None:
         self.instance = instance
         self.tokenizer = tokenizer
 
@@ -243,7 +257,7 @@ class RagSession:
 
 
 @contextmanager
-def _chained(tokenizer: TokenizerSession) -> Iterator[None]:
+def _chained(tokenizer: ChainedTokenizer) -> Iterator[None]:
     token = _chained_tokenizer.set(tokenizer)
     try:
         yield
@@ -274,21 +288,3 @@ def _passage(p: Any) -> Passage:
     s = p.source
     return Passage(p.text, p.score, Source(s.path, s.qualified_name, s.start_line, s.end_line))
 
-
-def _record(**fields: Any) -> Record:
-    """A record for wasmtime-py, which looks fields up by their WIT (kebab-case) names."""
-    record = Record()
-    for name, value in fields.items():
-        setattr(record, name.replace("_", "-"), value)
-    return record
-
-
-def _for_wasmtime(value: Any) -> Any:
-    """A value lifted by `canonical` (snake_case record fields) re-keyed for wasmtime-py."""
-    if isinstance(value, Record):
-        return _record(**{name: _for_wasmtime(v) for name, v in vars(value).items()})
-    if isinstance(value, Variant):
-        return Variant(value.tag, _for_wasmtime(value.payload))
-    if isinstance(value, list):
-        return [_for_wasmtime(v) for v in value]
-    return value

@@ -20,10 +20,10 @@ and stderr captured (bounded) so guest tracebacks reach error reports.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import math
 import os
-import queue
 import tempfile
 import threading
 from importlib.metadata import version
@@ -49,6 +49,7 @@ class Runtime:
         self.engine = Engine(_engine_config())
         self.linker = self.new_linker()
         self._ticker = _EpochTicker(self.engine, self.config.epoch_tick_ms / 1000)
+        self.requests = _RequestActivity()
         self._loaded: dict[tuple[tuple[str, int, int], int], LoadedComponent] = {}
         self._lock = threading.Lock()
 
@@ -122,7 +123,9 @@ class LoadedComponent:
         With `prepare()` called, it comes ready-made from the pool, still never used.
         """
         pool = self._pool
-        return pool.take() if pool else Instance(self)
+        instance = pool.take() if pool else Instance(self)
+        instance._serving(self.runtime.requests)
+        return instance
 
     def prepare(self, count: int, warm_up: WarmUp | None = None) -> None:
         """Keep `count` fresh instances made ahead of time, off the request path.
@@ -130,10 +133,11 @@ class LoadedComponent:
         Instantiating a componentize-py component costs about 1.2 ms here, most of it
         wasmtime filling CPython's function tables, and every first touch of a page of
         the copy-on-write heap is a page fault (about 3 µs each on this VM, hundreds per
-        first call). A background thread does that work ahead. `warm_up` runs on each
-        prepared instance before it is handed out; it must be the same for every
-        instance and carry no request's data, so what it leaves behind is as if it had
-        been baked in at build time.
+        first call). A background thread does that work ahead, while no request holds an
+        instance of this runtime (or at once when the pool runs dry), so that it does not
+        compete with requests for the cores and the GIL. `warm_up` runs on each prepared
+        instance before it is handed out; it must be the same for every instance and carry
+        no request's data, so what it leaves behind is as if it had been baked in at build time.
         """
         if self._pool:
             self._pool.close()
@@ -172,6 +176,7 @@ class Instance:
         self.loaded = loaded
         runtime = loaded.runtime
         self._limits = runtime.config.limits
+        self._requests: _RequestActivity | None = None  # set while a request holds this instance
         self._stderr = bytearray()
         self._trap: GuestTrap | None = None
         self.store = Store(runtime.engine)
@@ -205,6 +210,14 @@ class Instance:
         """Free the store (and its pooled slot) now rather than when it is garbage collected."""
         self.store = None  # type: ignore[assignment]
         self._instance = None
+        requests, self._requests = self._requests, None
+        if requests is not None:
+            requests.finished()
+
+    def _serving(self, requests: "_RequestActivity") -> None:
+        """Count this instance as held by a request until it is closed."""
+        self._requests = requests
+        requests.started()
 
     def __enter__(self) -> "Instance":
         return self
@@ -252,44 +265,72 @@ class Instance:
         return GuestTrap(f"{name}: {during} trapped: {detail}" + (f" (guest stderr: {tail})" if tail else ""), stderr)
 
 
+class _RequestActivity:
+    """How many instances requests hold, runtime-wide: pools refill when there are none."""
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self.held = 0
+
+    def started(self) -> None:
+        with self.changed:
+            self.held += 1
+
+    def finished(self) -> None:
+        with self.changed:
+            self.held -= 1
+            self.changed.notify_all()
+
+
 class _InstancePool:
     """Fresh instances made by a background thread, handed out once each."""
+
+    # A pool that is not empty refills at the latest this long after a take, even under steady load.
+    MAX_REFILL_DELAY_S = 1.0
 
     def __init__(self, loaded: LoadedComponent, size: int, warm_up: WarmUp | None) -> None:
         self._loaded = loaded
         self._warm_up = warm_up
-        self._ready: queue.Queue[Instance] = queue.Queue(maxsize=size)
-        self._stopped = threading.Event()
+        self._size = size
+        self._ready: collections.deque[Instance] = collections.deque()
+        self._requests = loaded.runtime.requests
+        self._stopped = False
         self._thread = threading.Thread(target=self._fill, name="edgepop-prepare", daemon=True)
         self._thread.start()
 
     def take(self) -> "Instance":
-        try:
-            return self._ready.get_nowait()
-        except queue.Empty:
-            return Instance(self._loaded)  # the pool fell behind: instantiate on the spot
+        with self._requests.changed:
+            instance = self._ready.popleft() if self._ready else None
+            self._requests.changed.notify_all()
+        return instance or Instance(self._loaded)  # the pool fell behind: instantiate on the spot
 
     def _fill(self) -> None:
-        while not self._stopped.is_set():
+        changed = self._requests.changed
+        while True:
+            with changed:
+                changed.wait_for(lambda: self._stopped or len(self._ready) < self._size)
+                changed.wait_for(lambda: self._stopped or not self._ready or self._requests.held == 0,
+                                 timeout=self.MAX_REFILL_DELAY_S)
+                if self._stopped:
+                    return
             try:
                 instance = Instance(self._loaded)
                 if self._warm_up:
                     self._warm_up(instance)
             except EdgepopError:
-                self._stopped.wait(1.0)  # a broken component: retry slowly, requests still get errors inline
+                with changed:  # a broken component: retry slowly, requests still get errors inline
+                    changed.wait_for(lambda: self._stopped, timeout=1.0)
                 continue
-            while not self._stopped.is_set():
-                try:
-                    self._ready.put(instance, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
+            with changed:
+                self._ready.append(instance)
 
     def close(self) -> None:
-        self._stopped.set()
+        with self._requests.changed:
+            self._stopped = True
+            self._requests.changed.notify_all()
         self._thread.join()
-        while not self._ready.empty():
-            self._ready.get_nowait().close()
+        while self._ready:
+            self._ready.popleft().close()
 
 
 # Compiled artefacts depend on the wasmtime release and on the settings that change codegen.
@@ -350,9 +391,16 @@ def _out_of_memory(message: str, stderr: str) -> bool:
 
 
 def _trap_line(message: str) -> str:
-    for line in message.splitlines():
+    """The line of a wasmtime error that says what happened: the trap, else the cause
+    (a host function's failure), else the first line."""
+    lines = message.splitlines()
+    for line in lines:
         if "wasm trap:" in line:
             return line.strip()
+    if "Caused by:" in lines:
+        cause = [line.strip() for line in lines[lines.index("Caused by:") + 1:] if line.strip()]
+        if cause:
+            return cause[0]
     return _first_line(message)
 
 

@@ -92,6 +92,7 @@ def test_a_build_reports_what_it_read_skipped_and_took(built: tuple[Path, BuildR
     assert list(report.seconds) == list(STAGES) and all(s > 0 for s in report.seconds.values())
     assert report.chunks_per_second == pytest.approx(report.chunks / report.seconds["embed"])
     assert sorted(p.name for p in out.parent.iterdir()) == ["kb"]  # no staging directory left
+    assert out.stat().st_mode & 0o777 == 0o755  # readable by every process of a PoP
     with KnowledgeBase.open(out) as kb:
         assert kb.manifest.chunk_count == report.chunks and kb.manifest.source_files == 7
         assert set(kb.source_files()) == {"README.md", "bisect.py", "json/__init__.py", "json/decoder.py",

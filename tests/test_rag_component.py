@@ -6,6 +6,7 @@ embedding model; budgets are checked against the tokenizer component's own count
 
 from __future__ import annotations
 
+import shutil
 import sysconfig
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import pytest
 from edgepop.kb.builder import build
 from edgepop.kb.embedder import Embedder
 from edgepop.kb.store import KnowledgeBase
-from edgepop.rag import Capabilities, EmptyQuery, PromptOverBudget, RagComponent, RagError
+from edgepop.errors import GuestTrap
+from edgepop.rag import Capabilities, EmptyQuery, PromptOverBudget, RagComponent, RagError, UpstreamError
 from edgepop.runtime import Runtime
 from edgepop.tokenizer import TokenizerSession
 from support import COMPONENTS_DIR, component_path
@@ -133,3 +135,35 @@ def test_the_same_session_keeps_serving_after_refusals(rag):
             session.retrieve("", k=3)
         retrieval = session.retrieve("remove any common leading whitespace from every line", k=3)
     assert "dedent" in [p.source.qualified_name for p in retrieval.passages]
+
+
+def _rag_over(runtime: Runtime, embedder: Embedder, kb: KnowledgeBase) -> RagComponent:
+    return RagComponent(runtime, COMPONENTS_DIR / "rag.wasm", Capabilities(embedder, kb),
+                        runtime.load(component_path("llama-3.2")))
+
+
+def test_a_capability_that_fails_is_an_upstream_error_naming_it(rag, runtime, embedder, kb):
+    closed = KnowledgeBase.open(kb.directory)
+    closed.close()
+    with _rag_over(runtime, embedder, closed).session() as session:
+        with pytest.raises(UpstreamError, match=r"vector-search\.search: Internal \(.*closed"):
+            session.retrieve("json", k=3)
+    with rag.session() as session:
+        assert session.retrieve("json", k=3).passages
+
+
+def test_a_host_function_that_raises_traps_only_that_instance(rag, runtime, embedder, kb, tmp_path):
+    """A KB whose chunk store is damaged under a running PoP: the search (memory-mapped
+    vectors) still answers, the chunk lookup raises, the guest traps with the host
+    function and the error named, and other requests are served."""
+    damaged_dir = tmp_path / "damaged"
+    shutil.copytree(kb.directory, damaged_dir)
+    damaged = KnowledgeBase.open(damaged_dir)
+    store = damaged_dir / "chunks.sqlite"
+    store.write_bytes(bytes(store.stat().st_size))
+    with _rag_over(runtime, embedder, damaged).session() as session:
+        with pytest.raises(GuestTrap, match=r"host function get failed: DatabaseError"):
+            session.retrieve("parse a JSON document", k=3)
+    damaged.close()
+    with rag.session() as session:
+        assert session.retrieve("parse a JSON document", k=3).passages

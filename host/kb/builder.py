@@ -258,6 +258,7 @@ def _staging(target: Path) -> Iterator[Path]:
     exchange the KB that was replaced."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".staging", dir=target.parent))
+    staging.chmod(0o755)  # mkdtemp's 0700 would keep a PoP's other server processes out
     try:
         yield staging
     finally:

@@ -252,8 +252,8 @@ class KnowledgeBase:
                 part = known[at:at + _IDS_PER_QUERY]
                 rows = self._db.execute(
                     f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE id IN ({','.join('?' * len(part))})", part)
-                for chunk_id, *fields in rows:
-                    found[chunk_id] = StoredChunk(*fields, id=chunk_id)
+                for chunk_id, *columns in rows:
+                    found[chunk_id] = StoredChunk(*columns, id=chunk_id)
         return [found.get(i) for i in wanted]
 
     def source_files(self) -> dict[str, FileEntry]:
