@@ -7,10 +7,6 @@ BIN    := $(VENV)/bin
 # Compiled (AOT) components live inside build/, so a clean clone starts clean.
 export EDGEPOP_CACHE_DIR ?= $(CURDIR)/build/cache
 
-# The standard library of the interpreter that builds the venv: source for the demo knowledge base.
-STDLIB  := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
-DEMO_KB := build/kb/demo
-
 # Real models' tokenizers (tools/fetch_tokenizers.py says where each comes from).
 MODELS     := llama-3.2 qwen3 gpt2 gpt-4o gpt-3.5-turbo deepseek-v3 gpt-oss
 COMPONENTS := $(MODELS:%=build/components/%.wasm)
@@ -43,23 +39,18 @@ build/components/rag.wasm: $(RAG_SRC) $(BUILD_SRC) | $(VENV)/.installed
 
 build: venv fixtures $(COMPONENTS) build/components/rag.wasm
 
-# A small knowledge base to show RAG on: two standard-library packages.
-$(DEMO_KB)/manifest.json: | $(VENV)/.installed
-	$(BIN)/edgepop index build $(STDLIB)/json $(STDLIB)/urllib --out $(DEMO_KB)
-
-# The main job (for now): tokenize a prompt in the Llama 3.2 tokenizer component, then
-# augment one with passages from the demo knowledge base, fitted to a token budget.
-run: build $(DEMO_KB)/manifest.json
-	$(BIN)/edgepop tokenize --component build/components/llama-3.2.wasm \
-		"Tokenized at the edge, next to the user: the origin receives ids, not text."
-	$(BIN)/edgepop augment --kb $(DEMO_KB) --budget 600 \
-		"How do I split a URL into its parts and read the query string?"
+# The main job: a PoP (`edgepop serve`, no config: the Llama 3.2 tokenizer component, RAG
+# over a demo knowledge base of two standard-library packages, built on first start, and
+# the built-in demo origin) answering the `openai` SDK, as any existing client would.
+run: build
+	$(BIN)/python tools/demo.py
 
 test: build
 	$(BIN)/pytest
 
 bench: build
 	$(BIN)/python tools/bench_report.py
+	$(BIN)/python tools/payload_report.py
 
 clean:
 	rm -rf build

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import logging
+import os
 import sys
+import sysconfig
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
 
+import httpx
+import uvicorn
 from tokenizers import Tokenizer as Reference
 
 from . import corpora
@@ -21,6 +27,11 @@ from .kb.builder import build as build_kb
 from .kb.builder import update as update_kb
 from .kb.embedder import Embedder
 from .kb.store import KnowledgeBase
+from .origin import create_app as create_origin_app
+from .pop import config as pop_config
+from .pop.app import create_app
+from .pop.demo_origin import create_app as create_demo_origin_app
+from .pop.state import DEMO_TOKENIZER_JSON
 from .progress import Progress
 from .rag import Capabilities, RagComponent, RagSession
 from .runtime import Runtime
@@ -154,6 +165,31 @@ def _parser() -> argparse.ArgumentParser:
     index_verify = actions.add_parser("verify", help="check every file of a knowledge base against its sha256")
     index_verify.add_argument("kb_dir", type=Path, metavar="KB_DIR")
     index_verify.set_defaults(run=_index_verify)
+
+    serve = commands.add_parser("serve", help="run a PoP: the OpenAI-compatible edge endpoint")
+    serve.add_argument("--config", type=Path, metavar="POP_TOML",
+                       help="what to serve (default: Llama 3.2 with RAG over the demo KB, demo origin)")
+    serve.add_argument("--host", help="listen address (overrides the config)")
+    serve.add_argument("--port", type=int, help="listen port (overrides the config)")
+    serve.set_defaults(run=_serve)
+    origin = commands.add_parser("origin", help="run the adapter next to a model server: token frames in, completions out")
+    origin.add_argument("--upstream", required=True, metavar="URL", help="the OpenAI-compatible model server")
+    origin.add_argument("--host", default="127.0.0.1")
+    origin.add_argument("--port", type=int, default=9000)
+    origin.set_defaults(run=_origin)
+    demo = commands.add_parser("demo-origin", help="run the demo origin alone (a labelled echo, not a model)")
+    demo.add_argument("--tokenizer-json", type=Path, default=DEMO_TOKENIZER_JSON,
+                      help="the model's tokenizer.json, to decode and count ids")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=9100)
+    demo.set_defaults(run=_demo_origin)
+    deploy = commands.add_parser("deploy", help="upload a component to a PoP's operator API and activate it")
+    deploy.add_argument("component", type=Path, metavar="COMPONENT.wasm")
+    deploy.add_argument("--to", required=True, metavar="URL", help="the PoP, e.g. http://127.0.0.1:8080")
+    deploy.add_argument("--name", required=True, help="the component's name in the PoP's store")
+    deploy.add_argument("--token", help="admin token (default: $EDGEPOP_ADMIN_TOKEN)")
+    deploy.add_argument("--no-activate", action="store_true", help="store the version without activating it")
+    deploy.set_defaults(run=_deploy)
     return parser
 
 
@@ -493,3 +529,71 @@ def _tally(reasons: Iterable[str]) -> str:
     for reason in reasons:
         counts[reason] = counts.get(reason, 0) + 1
     return ", ".join(f"{n:,} {reason}" for reason, n in sorted(counts.items(), key=lambda item: -item[1]))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    config = pop_config.load(args.config) if args.config else pop_config.default()
+    config = dataclasses.replace(config, host=args.host or config.host,
+                                 port=args.port if args.port is not None else config.port)
+    if args.config is None:
+        _ensure_demo_kb(config)
+    request_log = logging.getLogger("edgepop.pop")  # one JSON line per request
+    request_log.addHandler(logging.StreamHandler(sys.stdout))
+    request_log.setLevel(logging.INFO)
+    print(f"edgepop PoP on http://{config.host}:{config.port}/v1 serving "
+          f"{', '.join(m.name for m in config.models)}", flush=True)
+    uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="warning")
+    return EXIT_OK
+
+
+def _ensure_demo_kb(config: pop_config.PopConfig) -> None:
+    """Build the default config's demo knowledge base on first use, from the standard library."""
+    for model in config.models:
+        if model.rag is not None and not (model.rag.kb / "manifest.json").exists():
+            print(f"building the demo knowledge base {model.rag.kb} (once) from the standard library's "
+                  f"{', '.join(pop_config.DEMO_KB_PACKAGES)}", flush=True)
+            stdlib = Path(sysconfig.get_paths()["stdlib"])
+            build_kb([stdlib / name for name in pop_config.DEMO_KB_PACKAGES], model.rag.kb, embedder=Embedder())
+
+
+def _origin(args: argparse.Namespace) -> int:
+    print(f"edgepop origin on http://{args.host}:{args.port}, forwarding to {args.upstream}", flush=True)
+    uvicorn.run(create_origin_app(args.upstream), host=args.host, port=args.port, log_level="warning")
+    return EXIT_OK
+
+
+def _demo_origin(args: argparse.Namespace) -> int:
+    print(f"edgepop demo origin (an echo, not a model) on http://{args.host}:{args.port}/v1", flush=True)
+    uvicorn.run(create_demo_origin_app(args.tokenizer_json), host=args.host, port=args.port, log_level="warning")
+    return EXIT_OK
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    token = args.token or os.environ.get("EDGEPOP_ADMIN_TOKEN")
+    if not token:
+        raise UsageError("no admin token: pass --token or set EDGEPOP_ADMIN_TOKEN")
+    try:
+        data = args.component.read_bytes()
+    except OSError as e:
+        raise UsageError(f"cannot read {args.component}: {e.strerror}") from None
+    url = f"{args.to.rstrip('/')}/admin/components/{args.name}"
+    try:
+        response = httpx.put(url, content=data, params={"activate": "0" if args.no_activate else "1"},
+                             headers={"authorization": f"Bearer {token}", "content-type": "application/wasm"},
+                             timeout=httpx.Timeout(300.0, connect=5.0))
+    except httpx.HTTPError as e:
+        print(f"edgepop: error: cannot reach {url}: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"error": {"message": response.text}}
+    if response.status_code >= 400:
+        print(f"edgepop: error: the PoP refused {args.component.name} ({response.status_code}): "
+              f"{body.get('error', {}).get('message', body)}", file=sys.stderr)
+        return EXIT_FAILED
+    version = body["version"]
+    state = "active" if version.get("active") else "stored, not active"
+    print(f"{args.name}: {version['sha256'][:16]}... ({version['size'] / MiB:.1f} MiB, {version['world']}) {state}"
+          f"{' (already uploaded)' if response.status_code == 200 else ''}")
+    return EXIT_OK

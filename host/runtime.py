@@ -24,7 +24,6 @@ import collections
 import hashlib
 import math
 import os
-import tempfile
 import threading
 from importlib.metadata import version
 from pathlib import Path
@@ -36,6 +35,7 @@ from wasmtime.component import Component, ExportIndex, Func, Linker
 from .canonical import Signature
 from .config import MiB, RuntimeConfig
 from .errors import ComponentLoadError, DeadlineExceeded, EdgepopError, GuestTrap, MemoryLimitExceeded
+from .files import write_atomically
 
 
 WarmUp = Callable[["Instance"], None]
@@ -93,7 +93,7 @@ class Runtime:
             component = Component(self.engine, data)
         except WasmtimeError as e:
             raise ComponentLoadError(f"{path} does not compile: {_first_line(e)}") from None
-        _write_atomically(artefact, component.serialize())
+        write_atomically(artefact, component.serialize())
         return component
 
     def close(self) -> None:
@@ -372,18 +372,6 @@ def _check_is_component(path: Path, data: bytes) -> None:
     layer = int.from_bytes(data[6:8], "little")
     if layer != 1:
         raise ComponentLoadError(f"{path} is a core WebAssembly module, not a component")
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _out_of_memory(message: str, stderr: str) -> bool:

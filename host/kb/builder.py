@@ -15,7 +15,6 @@ import os
 import shutil
 import sqlite3
 import tempfile
-import time
 from collections import Counter as Tally
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,7 +25,9 @@ from pathlib import Path
 import numpy as np
 from usearch.index import Index
 
+from ..files import fsync
 from ..progress import Counter, Progress
+from ..stopwatch import timed
 from .chunking import Chunk, chunk_source
 from .embedder import Embedder, Embeddings
 from .sources import SourceFile, read_sources, source_root
@@ -91,17 +92,17 @@ def build(
     root = source_root(sources)
     progress = progress or Progress(len(STAGES))
     seconds: dict[str, float] = {}
-    with _timed(seconds, "read+chunk"), progress.stage(f"reading and chunking the sources under {root}"):
+    with timed(seconds, "read+chunk"), progress.stage(f"reading and chunking the sources under {root}"):
         found = read_sources(sources, root, exclude)
         chunks = _chunk_files(found.files.values(), strip_docstrings)
-    with _timed(seconds, "embed"), progress.stage(f"embedding {len(chunks):,} chunks", len(chunks), "chunks") as done:
+    with timed(seconds, "embed"), progress.stage(f"embedding {len(chunks):,} chunks", len(chunks), "chunks") as done:
         embedded = _embed(chunks, embedder, done)
     ids = np.arange(len(chunks), dtype=np.int64)
-    with _timed(seconds, "index"), progress.stage(f"building the HNSW index ({quantization})"):
+    with timed(seconds, "index"), progress.stage(f"building the HNSW index ({quantization})"):
         index = Index(ndim=embedder.dimensions, metric=METRIC, dtype=quantization)
         if len(ids):
             index.add(ids, embedded.vectors)
-    with _timed(seconds, "write"), progress.stage(f"writing {out}"), _staging(out) as staging:
+    with timed(seconds, "write"), progress.stage(f"writing {out}"), _staging(out) as staging:
         db = _create_database(staging / CHUNKS)
         _insert(db, ids, chunks, embedded, found.files.values())
         _finish(db, index, staging, embedder.dimensions)
@@ -127,7 +128,7 @@ def update(kb_dir: Path, sources: Sequence[Path], *, embedder: Embedder, progres
         known = kb.source_files()
     progress = progress or Progress(len(STAGES))
     seconds: dict[str, float] = {}
-    with _timed(seconds, "read+chunk"), progress.stage(f"reading the sources under {old.root}"):
+    with timed(seconds, "read+chunk"), progress.stage(f"reading the sources under {old.root}"):
         found = read_sources(sources, Path(old.root), old.exclude)
         added = [p for p in found.files if p not in known]
         changed = [p for p in found.files if p in known and known[p].sha256 != found.files[p].sha256]
@@ -136,11 +137,11 @@ def update(kb_dir: Path, sources: Sequence[Path], *, embedder: Embedder, progres
     unchanged = len(found.files) - len(added) - len(changed)
     if not (added or changed or removed):
         return UpdateReport(kb_dir, [], [], [], unchanged, found.skipped, 0, 0, old.chunk_count, seconds)
-    with _timed(seconds, "embed"), progress.stage(f"embedding {len(chunks):,} chunks", len(chunks), "chunks") as done:
+    with timed(seconds, "embed"), progress.stage(f"embedding {len(chunks):,} chunks", len(chunks), "chunks") as done:
         embedded = _embed(chunks, embedder, done)
     ids = np.arange(old.next_chunk_id, old.next_chunk_id + len(chunks), dtype=np.int64)
     with _staging(kb_dir) as staging:
-        with _timed(seconds, "index"), progress.stage("updating the HNSW index"):
+        with timed(seconds, "index"), progress.stage("updating the HNSW index"):
             shutil.copyfile(kb_dir / CHUNKS, staging / CHUNKS)
             db = _open_database(staging / CHUNKS)
             stale = changed + removed
@@ -151,7 +152,7 @@ def update(kb_dir: Path, sources: Sequence[Path], *, embedder: Embedder, progres
                 index.remove(gone)
             if len(ids):
                 index.add(ids, embedded.vectors)
-        with _timed(seconds, "write"), progress.stage(f"writing {kb_dir}"):
+        with timed(seconds, "write"), progress.stage(f"writing {kb_dir}"):
             db.executemany("DELETE FROM chunks WHERE path = ?", [(p,) for p in stale])
             db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in stale])
             _insert(db, ids, chunks, embedded, [found.files[p] for p in added + changed])
@@ -270,21 +271,13 @@ def _install(staging: Path, manifest: Manifest, target: Path) -> None:
     nothing is there, else an exchange with the old KB, which is then deleted."""
     (staging / MANIFEST).write_text(manifest.to_json())
     for name in (*DATA_FILES, MANIFEST):
-        _fsync(staging / name)
-    _fsync(staging)
+        fsync(staging / name)
+    fsync(staging)
     if target.exists():
         _exchange(staging, target)  # the old KB is now at `staging`, which _staging removes
     else:
         os.rename(staging, target)
-    _fsync(target.parent)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync(target.parent)
 
 
 _AT_FDCWD = -100
@@ -305,15 +298,6 @@ def _exchange(a: Path, b: Path) -> None:
     os.rename(b, aside)
     os.rename(a, b)
     os.rename(aside, a)
-
-
-@contextmanager
-def _timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        seconds[stage] = time.perf_counter() - start
 
 
 def _now() -> str:
