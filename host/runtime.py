@@ -49,7 +49,7 @@ class Runtime:
         self.engine = Engine(_engine_config())
         self.linker = self.new_linker()
         self._ticker = _EpochTicker(self.engine, self.config.epoch_tick_ms / 1000)
-        self.requests = _RequestActivity()
+        self.requests = RequestActivity()
         self._loaded: dict[tuple[tuple[str, int, int], int], LoadedComponent] = {}
         self._lock = threading.Lock()
 
@@ -176,7 +176,7 @@ class Instance:
         self.loaded = loaded
         runtime = loaded.runtime
         self._limits = runtime.config.limits
-        self._requests: _RequestActivity | None = None  # set while a request holds this instance
+        self._requests: RequestActivity | None = None  # set while a request holds this instance
         self._stderr = bytearray()
         self._trap: GuestTrap | None = None
         self.store = Store(runtime.engine)
@@ -214,7 +214,7 @@ class Instance:
         if requests is not None:
             requests.finished()
 
-    def _serving(self, requests: "_RequestActivity") -> None:
+    def _serving(self, requests: "RequestActivity") -> None:
         """Count this instance as held by a request until it is closed."""
         self._requests = requests
         requests.started()
@@ -265,8 +265,9 @@ class Instance:
         return GuestTrap(f"{name}: {during} trapped: {detail}" + (f" (guest stderr: {tail})" if tail else ""), stderr)
 
 
-class _RequestActivity:
-    """How many instances requests hold, runtime-wide: pools refill when there are none."""
+class RequestActivity:
+    """How many instances requests hold (and requests a server counts as in progress),
+    runtime-wide: pools refill when there are none."""
 
     def __init__(self) -> None:
         self.changed = threading.Condition()

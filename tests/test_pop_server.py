@@ -90,6 +90,7 @@ def pop(tmp_path_factory, failing) -> str:
             "origins": {
                 "demo": {"kind": "demo"},
                 "adapter": {"kind": "edgepop", "url": adapter},
+                "text-only": {"kind": "openai", "url": demo, "prompt": "text"},
                 "down": {"kind": "openai", "url": down, "retries": 2, "connect_timeout_s": 0.5},
                 "slow": {"kind": "openai", "url": f"{bad}/slow", "timeout_s": 1.0, "retries": 2},
                 "failing": {"kind": "openai", "url": f"{bad}/failing", "retries": 2},
@@ -101,6 +102,7 @@ def pop(tmp_path_factory, failing) -> str:
                  "rag": {"kb": str(tmp / "kb"), "component": str(component_path("rag")), "budget": 800}},
                 {"name": "small-window", **model, "context_window": 64, "origin": "counting"},
                 {"name": "via-adapter", **model, "origin": "adapter"},
+                {"name": "via-text", **model, "origin": "text-only"},
                 {"name": "via-down", **model, "origin": "down"},
                 {"name": "via-slow", **model, "origin": "slow"},
                 {"name": "via-failing", **model, "origin": "failing"},
@@ -175,6 +177,14 @@ def test_through_edgepop_origin_the_ids_cross_as_a_compact_frame(client, pop, re
     forwarded = _sample(metrics, 'edgepop_forwarded_bytes_total{model="via-adapter",origin="adapter"}')
     as_text = _sample(metrics, 'edgepop_forwarded_as_text_bytes_total{model="via-adapter",origin="adapter"}')
     assert 0 < forwarded < as_text  # zstd'd varint frames: smaller than the prompt as JSON text
+
+
+def test_an_origin_that_takes_no_ids_gets_the_text(client, reference):
+    tokenizer, _ = reference
+    prompt = "Plain text for a server that takes no token ids."
+    answer = client.completions.create(model="via-text", prompt=prompt, max_tokens=100)
+    assert answer.usage.prompt_tokens == len(tokenizer.encode(prompt).ids)  # still counted at the edge
+    assert "prompt tokens as text" in answer.choices[0].text
 
 
 def _sample(metrics: str, name: str) -> float:

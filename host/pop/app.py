@@ -29,12 +29,14 @@ import anyio
 import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 
 from ..errors import EdgepopError
 from ..rag import RagError, UpstreamError
+from ..runtime import RequestActivity
 from ..tokenizer import TokenizeError
 from . import openai_format as fmt
 from .chat import ChatTemplateError
@@ -90,7 +92,14 @@ def create_app(config: PopConfig, state: PopState | None = None) -> Starlette:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         route = "chat" if chat else "completions"
         record: dict[str, Any] = {"request_id": request_id, "route": route}
-        response = await _serve(request, chat, record)
+        # While a request is in progress, forwarding included, instance pools do not refill.
+        busy = _Busy(current().runtime.requests)
+        try:
+            response = await _serve(request, chat, record, busy)
+        except BaseException:
+            busy.done()
+            raise
+        response.background = BackgroundTask(busy.done)
         record["status"] = response.status_code
         record["ms"] = round((time.perf_counter() - started) * 1000, 2)
         current().metrics.requests.labels(route, str(response.status_code)).inc()
@@ -98,7 +107,7 @@ def create_app(config: PopConfig, state: PopState | None = None) -> Starlette:
         log.info(json.dumps(record, ensure_ascii=False))
         return response
 
-    async def _serve(request: Request, chat: bool, record: dict[str, Any]) -> Response:
+    async def _serve(request: Request, chat: bool, record: dict[str, Any], busy: "_Busy") -> Response:
         if (denied := _client_auth(config, request)) is not None:
             return denied
         try:
@@ -160,7 +169,8 @@ def create_app(config: PopConfig, state: PopState | None = None) -> Starlette:
         except OriginError as e:
             return _origin_error(e, state, model.origin, record)
         return StreamingResponse(
-            _relay(first, events, chat, model.name, len(prepared.ids), parsed.include_usage, state, forward_started),
+            _relay(first, events, chat, model.name, len(prepared.ids), parsed.include_usage, state, forward_started,
+                   busy),
             media_type="text/event-stream", headers=headers)
 
     async def healthz(request: Request) -> Response:
@@ -250,8 +260,18 @@ def _message(index: int, message: Any) -> dict[str, Any]:
 
 
 async def _relay(first: dict[str, Any], events: AsyncIterator[dict[str, Any]], chat: bool, model: str,
-                 prompt_tokens: int, include_usage: bool, state: PopState, started: float) -> AsyncIterator[bytes]:
+                 prompt_tokens: int, include_usage: bool, state: PopState, started: float,
+                 busy: "_Busy") -> AsyncIterator[bytes]:
     """The origin's events re-sent to the client as they come, in the route's shape."""
+    try:
+        async for event in _relayed(first, events, chat, model, prompt_tokens, include_usage, state, started):
+            yield event
+    finally:
+        busy.done()  # also when the client goes away mid-stream
+
+
+async def _relayed(first: dict[str, Any], events: AsyncIterator[dict[str, Any]], chat: bool, model: str,
+                   prompt_tokens: int, include_usage: bool, state: PopState, started: float) -> AsyncIterator[bytes]:
     id = fmt.new_id("chatcmpl" if chat else "cmpl")
     completion_tokens = 0
     if chat:
@@ -280,6 +300,19 @@ async def _relay(first: dict[str, Any], events: AsyncIterator[dict[str, Any]], c
     yield fmt.SSE_DONE
     state.metrics.tokens_out.labels(model).inc(completion_tokens)
     state.metrics.stage_seconds.labels("forward", model).observe(time.perf_counter() - started)
+
+
+class _Busy:
+    """One request counted as in progress for the runtime's pools, until `done` (once)."""
+
+    def __init__(self, requests: RequestActivity) -> None:
+        self._requests: RequestActivity | None = requests
+        requests.started()
+
+    def done(self) -> None:
+        requests, self._requests = self._requests, None
+        if requests is not None:
+            requests.finished()
 
 
 def _edge_headers(prepared: Prepared) -> dict[str, str]:
