@@ -37,7 +37,7 @@ def main() -> int:
         print(f"prompt tokens (counted at the edge): {answer.usage.prompt_tokens}; "
               f"sources: {raw.headers.get('x-edgepop-sources', 'none')}")
         print(f"stage timings: {raw.headers['server-timing']}")
-        print("\n$ the same, streamed:")
+        print("\n$ another question, streamed:")
         for chunk in client.chat.completions.create(model="llama-3.2", stream=True, max_tokens=60,
                                                     messages=[{"role": "user", "content": "Say hello."}]):
             if chunk.choices and chunk.choices[0].delta.content:
