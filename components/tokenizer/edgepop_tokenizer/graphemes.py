@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import cache
 
 from .graphemes_data import CLASSES
 
@@ -36,28 +37,33 @@ def _class(*names: str, negate: bool = False) -> str:
     return f"[{'^' if negate else ''}{body}]"
 
 
-_POSTCORE = _class("Extend", "ZWJ", "SpacingMark")
-_L, _V, _T, _LV, _LVT = (_class(n) for n in ("L", "V", "T", "LV", "LVT"))
-_HANGUL = f"(?:{_L}*(?:{_V}+|{_LV}{_V}*|{_LVT}){_T}*|{_L}+|{_T}+)"
-_PICTOGRAPHS = f"(?:{_class('ExtPict')}(?:{_class('Extend')}*\\u200d{_class('ExtPict')})*)"
-_LINKING = _class("InCB_Extend", "InCB_Linker")
-_CONSONANT = _class("InCB_Consonant")
-_CONJUNCT = f"(?:{_CONSONANT}(?:{_LINKING}*{_class('InCB_Linker')}{_LINKING}*{_CONSONANT})+)"
-_CORE = f"(?:{_HANGUL}|{_PICTOGRAPHS}|{_CONJUNCT}|{_class('Control', negate=True)})"
-# Alternatives in this order, each greedy: the first that matches is the longest cluster.
-_CLUSTER = re.compile(f"\\r\\n|{_class('Control')}|{_class('Prepend')}*{_CORE}{_POSTCORE}*")
-
 JOINING = ("Extend", "ZWJ", "SpacingMark", "Prepend", "L", "V", "T", "LV", "LVT")
-_JOINING = _class(*JOINING)[1:-1] + "\\r"
-_REGION = re.compile(f"[^{_JOINING}]?(?:[{_JOINING}]+[^{_JOINING}]?)+")
+
+
+@cache
+def _patterns() -> tuple[re.Pattern, re.Pattern]:
+    """The cluster pattern and the region pattern, compiled the first time they are needed."""
+    postcore = _class("Extend", "ZWJ", "SpacingMark")
+    l, v, t, lv, lvt = (_class(n) for n in ("L", "V", "T", "LV", "LVT"))
+    hangul = f"(?:{l}*(?:{v}+|{lv}{v}*|{lvt}){t}*|{l}+|{t}+)"
+    pictographs = f"(?:{_class('ExtPict')}(?:{_class('Extend')}*\\u200d{_class('ExtPict')})*)"
+    linking = _class("InCB_Extend", "InCB_Linker")
+    consonant = _class("InCB_Consonant")
+    conjunct = f"(?:{consonant}(?:{linking}*{_class('InCB_Linker')}{linking}*{consonant})+)"
+    core = f"(?:{hangul}|{pictographs}|{conjunct}|{_class('Control', negate=True)})"
+    # Alternatives in this order, each greedy: the first that matches is the longest cluster.
+    cluster = re.compile(f"\\r\\n|{_class('Control')}|{_class('Prepend')}*{core}{postcore}*")
+    joining = _class(*JOINING)[1:-1] + "\\r"
+    region = re.compile(f"[^{joining}]?(?:[{joining}]+[^{joining}]?)+")
+    return cluster, region
 
 
 def clusters(text: str) -> list[str]:
     """The extended grapheme clusters of text."""
-    return _CLUSTER.findall(text)
+    return _patterns()[0].findall(text)
 
 
 def regions(text: str) -> Iterator[re.Match]:
     """The stretches of text that may hold clusters of several characters, each starting
     and ending at a cluster boundary; outside them every character is a cluster."""
-    return _REGION.finditer(text)
+    return _patterns()[1].finditer(text)

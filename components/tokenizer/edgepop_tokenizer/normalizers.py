@@ -44,7 +44,7 @@ def _lowercase(config: dict, path: str) -> Normalizer:
 def _strip(config: dict, path: str) -> Normalizer:
     """Whitespace (char::is_whitespace) off the left and/or right end."""
     left, right = _bool(config, "strip_left", path, True), _bool(config, "strip_right", path, True)
-    whitespace = char_classes.WHITESPACE
+    whitespace = char_classes.chars("whitespace")
     if left and right:
         return lambda text: text.strip(whitespace)
     if left:
@@ -54,13 +54,10 @@ def _strip(config: dict, path: str) -> Normalizer:
     return lambda text: text
 
 
-_COMBINING_MARK = char_classes.pattern("combining_mark")
-_NONSPACING_MARK = char_classes.pattern("nonspacing_mark")
-
-
 def _strip_accents(config: dict, path: str) -> Normalizer:
     """Every combining mark removed (Mn, Mc and Me, none of them ASCII), without decomposing first."""
-    return lambda text: text if text.isascii() else _COMBINING_MARK.replace(text, "")
+    marks = char_classes.pattern("combining_mark")
+    return lambda text: text if text.isascii() else marks.replace(text, "")
 
 
 def _replace(config: dict, path: str) -> Normalizer:
@@ -74,33 +71,30 @@ def _prepend(config: dict, path: str) -> Normalizer:
     return lambda text: prepend + text if text else text
 
 
-_CONTROL = char_classes.pattern("control")
-_TO_SPACE = {ord(c): " " for c in char_classes.chars("cleaned_to_space")}
-_CHINESE = re.compile("([" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in char_classes.ranges("chinese")) + "])")
-
-
-def _clean_text(text: str) -> str:
-    """BERT's clean_text: control characters, NUL and U+FFFD removed, whitespace made a space."""
-    return _CONTROL.replace(text, "").translate(_TO_SPACE)
-
-
 def _bert(config: dict, path: str) -> Normalizer:
+    """clean_text (control characters, NUL and U+FFFD removed, whitespace made a space),
+    spaces around CJK ideographs, accents stripped (NFD, then the non-spacing marks only),
+    lowercase; in that order, as HF."""
     clean_text = _bool(config, "clean_text", path, True)
     chinese = _bool(config, "handle_chinese_chars", path, True)
     lowercase = _bool(config, "lowercase", path, True)
     strip_accents = _bool(config, "strip_accents", path, None)
     if strip_accents is None:
         strip_accents = lowercase
+    control = char_classes.pattern("control")
+    to_space = {ord(c): " " for c in char_classes.chars("cleaned_to_space")}
+    ideographs = re.compile("([" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in char_classes.ranges("chinese")) + "])")
+    marks = char_classes.pattern("nonspacing_mark")
 
     def normalize(text: str) -> str:
         if clean_text:
-            text = _clean_text(text)
+            text = control.replace(text, "").translate(to_space)
         if text.isascii():
             return text.lower() if lowercase else text
         if chinese:
-            text = _CHINESE.sub(r" \1 ", text)
-        if strip_accents:  # NFD, then the non-spacing marks (only) removed
-            text = _NONSPACING_MARK.replace(normalization.normalize("NFD", text), "")
+            text = ideographs.sub(r" \1 ", text)
+        if strip_accents:
+            text = marks.replace(normalization.normalize("NFD", text), "")
         return char_classes.lowercase(text) if lowercase else text
 
     return normalize

@@ -14,6 +14,7 @@ char_classes, as HF's Rust tables have them), which runs in C through `re`.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable
 
 from . import char_classes, onig, regex
@@ -144,18 +145,21 @@ class Metaspace:
 
 
 class UnicodeScripts:
-    """Pieces cut where the script changes (char_classes.script); characters of no script
-    (`Any`, the space among them) go with the piece before them, and before the first
-    character of a script they are dropped, as HF does."""
+    """Pieces cut where the script changes (char_classes.script_table); characters of no
+    script (`Any`, the space among them) go with the piece before them, and before the
+    first character of a script they are dropped, as HF does."""
 
     lossless = False
 
+    def __init__(self) -> None:
+        self._starts, self._classes = char_classes.script_table()
+
     def split(self, text: str) -> list[str]:
-        script, any_script = char_classes.script, char_classes.ANY_SCRIPT
+        starts, classes, any_script = self._starts, self._classes, char_classes.ANY_SCRIPT
         bounds = []
         last = None
         for i, char in enumerate(text):
-            found = script(char)
+            found = classes[bisect_right(starts, ord(char)) - 1]
             if found != any_script:
                 if found != last:
                     bounds.append(i)
