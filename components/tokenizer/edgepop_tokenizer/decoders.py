@@ -15,7 +15,10 @@ from .errors import DecodeError, UnsupportedTokenizer, build
 
 Step = Callable[[list[str]], list[str]]
 
+
 class Decoder:
+    """The steps of a tokenizer.json's decoder, run in order on the token strings."""
+
     def __init__(self, steps: list[Step], types: list[str]) -> None:
         self.steps = steps
         self.types = types  # the decoder type of each step, for `Tokenizer.lossless`
