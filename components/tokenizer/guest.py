@@ -18,7 +18,7 @@ import traceback
 import edgepop_baked  # staged by `edgepop build tokenizer`: tokenizer.json and meta.json
 from componentize_py_types import Err
 from edgepop_tokenizer import Tokenizer as Pipeline
-from edgepop_tokenizer import UnknownTokenId, packed_ids
+from edgepop_tokenizer import UnknownTokenId, packed_ids, serde_floats
 from wit_world import exports
 from wit_world.exports.tokenizer import (
     OversizedInput,
@@ -45,7 +45,7 @@ def _load_pipeline():
     reuses their memory instead of growing the heap (gpt-oss would not fit otherwise).
     """
     with open(os.path.join(_BAKED, "tokenizer.json"), "rb") as f:
-        config = json.load(f)
+        config = json.load(f, parse_float=serde_floats.parse_float)  # floats as HF reads them
     pipeline = Pipeline(config)
     del config
     gc.collect()

@@ -90,12 +90,12 @@ class _Matcher:
 class AddedVocabulary:
     """The added tokens of a tokenizer and the splitting of text around them."""
 
-    def __init__(self, tokens: list[AddedToken], vocab: dict[str, int], normalizer: Normalizer | None) -> None:
+    def __init__(self, tokens: list[AddedToken], vocab: dict[str, int], vocab_size: int, normalizer: Normalizer | None) -> None:
         self.by_content: dict[str, int] = {}
         self.by_id: dict[int, AddedToken] = {}
         self.special: set[str] = set()
         self.normalized_content: dict[int, str] = {}
-        next_id = len(vocab)
+        next_id = vocab_size
         for token in tokens:
             if not token.content:
                 continue
@@ -140,7 +140,10 @@ class AddedVocabulary:
         return out
 
 
-def from_json(config: object, vocab: dict[str, int], normalizer: Normalizer | None, path: str = "added_tokens") -> AddedVocabulary:
+def from_json(
+    config: object, vocab: dict[str, int], vocab_size: int, normalizer: Normalizer | None, path: str = "added_tokens"
+) -> AddedVocabulary:
+    """The added tokens; `vocab` and `vocab_size` are the model's (new ids start at `vocab_size`)."""
     if config is None:
         config = []
     if not isinstance(config, list):
@@ -156,4 +159,4 @@ def from_json(config: object, vocab: dict[str, int], normalizer: Normalizer | No
                 raise UnsupportedTokenizer(f"{path}[{i}].{name}", f"expected true or false, got {value!r}")
             flags[name] = value
         tokens.append(AddedToken(item["content"], **flags))
-    return AddedVocabulary(tokens, vocab, normalizer)
+    return AddedVocabulary(tokens, vocab, vocab_size, normalizer)

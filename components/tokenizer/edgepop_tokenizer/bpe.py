@@ -24,6 +24,8 @@ _NO_MERGE = 1 << 62
 class BPE:
     """Byte-pair encoding over a vocabulary (`tokenizer.json`'s `model`)."""
 
+    type = "BPE"
+
     def __init__(
         self,
         vocab: dict[str, int],
@@ -38,6 +40,7 @@ class BPE:
         path: str = "model",
     ) -> None:
         self.vocab = vocab
+        self.size = len(vocab)
         self.ignore_merges = ignore_merges
         self.unk_id = vocab.get(unk_token) if unk_token is not None else None
         if unk_token is not None and self.unk_id is None:
@@ -97,7 +100,7 @@ class BPE:
         return out
 
     def tokenize(self, word: str) -> list[int]:
-        """Ids of one pre-tokenized piece, given in the model's alphabet (byte-level chars)."""
+        """Ids of one pre-tokenized piece, given in the model's alphabet (byte-level chars for byte-level BPE)."""
         if self.ignore_merges:
             token_id = self.vocab.get(word)
             if token_id is not None:
@@ -253,11 +256,10 @@ class BPE:
 
 def from_json(config: dict, path: str = "model") -> BPE:
     """The BPE model of a tokenizer.json, refusing options edgepop does not reproduce."""
-    if config.get("type") != "BPE":
-        raise UnsupportedTokenizer(f"{path}.type", f"model {config.get('type')!r} is not implemented (edgepop has BPE)")
     dropout = config.get("dropout")
     if dropout not in (None, 0, 0.0):
-        raise UnsupportedTokenizer(f"{path}.dropout", f"BPE dropout {dropout!r} makes ids random; edgepop needs it null")
+        # HF applies dropout in encode too (merges skipped at random), so ids vary per call.
+        raise UnsupportedTokenizer(f"{path}.dropout", f"BPE dropout {dropout!r} makes HF's ids random; edgepop needs it null")
     vocab = config.get("vocab")
     if not isinstance(vocab, dict) or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in vocab.values()):
         raise UnsupportedTokenizer(f"{path}.vocab", "expected an object mapping tokens to non-negative ids")

@@ -26,6 +26,10 @@ class UnknownTokenId(ValueError):
         self.id = token_id
 
 
+class DecodeError(ValueError):
+    """decode() was given ids on which HF's decoder fails (it panics), so there is no text to match."""
+
+
 def build(builders: dict, config: object, path: str, stage: str):
     """Build a stage from its JSON object with the builder registered for its `type`.
 

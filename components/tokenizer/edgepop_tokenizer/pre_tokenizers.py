@@ -2,18 +2,25 @@
 
 Each step maps a list of pieces (strings) to a list of pieces, as HF's
 `PreTokenizedString.split` does, empty pieces dropped. Pieces stay in the text's own
-characters; the byte-level mapping is applied later, only to pieces the word cache has
-not seen (see tokenizer.py). `from_json` builds the steps and refuses what it cannot
-reproduce.
+characters; for byte-level models the byte mapping is applied later, only to pieces the
+word cache has not seen (see tokenizer.py). `from_json` builds the steps and refuses
+what it cannot reproduce.
+
+Most of HF's pre-tokenizers are a character class or a regex and a delimiter behavior,
+and are built here as a `Split` over an equivalent pattern (the classes from
+char_classes, as HF's Rust tables have them), which runs in C through `re`.
 """
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
 from collections.abc import Callable
 
-from . import onig
+from . import char_classes, onig, regex
 from .byte_level import GPT2_PATTERN
 from .errors import UnsupportedTokenizer, build
+from .onig import Alt, Chars, Repeat, complement, normalize_ranges
 from .regex import Pattern
 
 BEHAVIORS = ("Removed", "Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous")
@@ -109,17 +116,86 @@ class ByteLevel:
         return self._split.split_all(pieces) if self._split else pieces
 
 
-class PreTokenizer:
-    """The pre-tokenizer steps of a byte-level tokenizer, in order."""
+class Metaspace:
+    """Spaces become the replacement character (`▁`), which is prepended to each piece
+    (`always`) or to the text's first one (`first`) when not already there, and with
+    `split` each piece is cut in front of every replacement character that follows
+    another character (HF's MergedWithNext)."""
 
-    def __init__(self, steps: list[Split | ByteLevel]) -> None:
+    def __init__(self, replacement: str, scheme: str, split: bool) -> None:
+        self.replacement = replacement
+        self.scheme = scheme
+        self.lossless = False
+        self._split = re.compile(f"{re.escape(replacement)}?[^{re.escape(replacement)}]+|{re.escape(replacement)}").findall if split else None
+
+    def split_all(self, pieces: list[str], at_start: bool = False) -> list[str]:
+        replacement = self.replacement
+        out = []
+        for i, piece in enumerate(pieces):
+            if not piece:
+                continue
+            piece = piece.replace(" ", replacement)
+            if (self.scheme == "always" or (at_start and i == 0 and self.scheme == "first")) and not piece.startswith(replacement):
+                piece = replacement + piece
+            if self._split is None:
+                out.append(piece)
+            else:
+                out.extend(self._split(piece))
+        return out
+
+
+class UnicodeScripts:
+    """Pieces cut where the script changes (char_classes.script_table); characters of no
+    script (`Any`, the space among them) go with the piece before them, and before the
+    first character of a script they are dropped, as HF does."""
+
+    lossless = False
+
+    def __init__(self) -> None:
+        self._starts, self._classes = char_classes.script_table()
+
+    def split(self, text: str) -> list[str]:
+        starts, classes, any_script = self._starts, self._classes, char_classes.ANY_SCRIPT
+        bounds = []
+        last = None
+        for i, char in enumerate(text):
+            found = classes[bisect_right(starts, ord(char)) - 1]
+            if found != any_script:
+                if found != last:
+                    bounds.append(i)
+                last = found
+        bounds.append(len(text))
+        return [text[a:b] for a, b in zip(bounds, bounds[1:])]
+
+    def split_all(self, pieces: list[str]) -> list[str]:
+        return [p for piece in pieces for p in self.split(piece)]
+
+
+class PreTokenizer:
+    """The pre-tokenizer steps of a tokenizer, in order.
+
+    `byte_level` says whether the last step is ByteLevel, whose pieces the model sees as
+    bytes. `positional` is set when a Metaspace step prepends only at the start of the
+    text (prepend scheme `first`): the text's first segment is then cut with `at_start`.
+    """
+
+    def __init__(self, steps: list) -> None:
         self.steps = steps
         self.lossless = all(step.lossless for step in steps)
+        self.byte_level = bool(steps) and isinstance(steps[-1], ByteLevel)
+        self.positional = any(isinstance(step, Metaspace) and step.scheme == "first" for step in steps)
 
     def __call__(self, text: str) -> list[str]:
         pieces = [text]
         for step in self.steps:
             pieces = step.split_all(pieces)
+        return pieces
+
+    def at_start(self, text: str) -> list[str]:
+        """The pieces of the segment that starts the text (HF: at original offset 0)."""
+        pieces = [text]
+        for step in self.steps:
+            pieces = step.split_all(pieces, True) if isinstance(step, Metaspace) else step.split_all(pieces)
         return pieces
 
 
@@ -133,29 +209,88 @@ def _bool(config: dict, key: str, path: str, default: bool | None = None) -> boo
     return value
 
 
-def _split(config: dict, path: str) -> Split:
-    pattern = config.get("pattern")
+def _behavior(config: dict, path: str) -> str:
     behavior = config.get("behavior")
+    # HF's JSON spells the behaviors in CamelCase; its Python API in snake_case.
     if behavior not in BEHAVIORS:
         raise UnsupportedTokenizer(f"{path}.behavior", f"Split behavior {behavior!r} is not one of {', '.join(BEHAVIORS)}")
-    if not isinstance(pattern, dict) or len(pattern) != 1 or not isinstance(next(iter(pattern.values())), str):
-        raise UnsupportedTokenizer(f"{path}.pattern", f'expected {{"String": ...}} or {{"Regex": ...}}, got {pattern!r}')
-    ((kind, source),) = pattern.items()
-    try:
-        if kind == "String":
-            tree = onig.literal(source)
-        elif kind == "Regex":
-            tree = onig.parse(source)
-        else:
-            raise UnsupportedTokenizer(f"{path}.pattern", f"pattern kind {kind!r} is neither String nor Regex")
-        compiled = Pattern(tree)
-    except onig.PatternError as e:
-        raise UnsupportedTokenizer(f"{path}.pattern", f"Split pattern {source!r} {e}") from None
-    return Split(compiled, behavior, _bool(config, "invert", path, False))
+    return behavior
+
+
+def _split(config: dict, path: str) -> Split:
+    behavior = _behavior(config, path)
+    return Split(regex.from_json(config.get("pattern"), f"{path}.pattern"), behavior, _bool(config, "invert", path, False))
 
 
 def _byte_level(config: dict, path: str) -> ByteLevel:
     return ByteLevel(_bool(config, "add_prefix_space", path, True), _bool(config, "use_regex", path, True))
+
+
+def _class(name: str) -> Chars:
+    return Chars(char_classes.ranges(name))
+
+
+def _not(*names: str) -> Chars:
+    return Chars(complement(normalize_ranges([r for name in names for r in char_classes.ranges(name)])))
+
+
+def _whitespace_split(config: dict, path: str) -> Split:
+    """Runs of non-whitespace (char::is_whitespace): HF splits on each whitespace character, removing it."""
+    return Split(Pattern(Repeat(_not("whitespace"), 1, None)), "Removed", True)
+
+
+def _whitespace(config: dict, path: str) -> Split:
+    """HF's `\\w+|[^\\w\\s]+` (the `regex` crate's classes), everything else removed."""
+    word = _class("word")
+    other = _not("word", "whitespace")
+    return Split(Pattern(Alt((Repeat(word, 1, None), Repeat(other, 1, None)))), "Removed", True)
+
+
+def _bert(config: dict, path: str) -> Split:
+    """Whitespace removed, then each punctuation character isolated: in one pass, the runs
+    of what is neither and the punctuation characters one by one."""
+    return Split(Pattern(Alt((Repeat(_not("whitespace", "punctuation"), 1, None), _class("punctuation")))), "Removed", True)
+
+
+def _punctuation(config: dict, path: str) -> Split:
+    return Split(Pattern(_class("punctuation")), _behavior({"behavior": config.get("behavior", "Isolated")}, path), False)
+
+
+def _digits(config: dict, path: str) -> Split:
+    """Each numeric character (char::is_numeric) isolated, or runs of them with `individual_digits` false."""
+    individual = _bool(config, "individual_digits", path, False)
+    return Split(Pattern(_class("numeric")), "Isolated" if individual else "Contiguous", False)
+
+
+def _char_delimiter(config: dict, path: str) -> Split:
+    delimiter = config.get("delimiter")
+    if not (isinstance(delimiter, str) and len(delimiter) == 1):
+        raise UnsupportedTokenizer(f"{path}.delimiter", f"expected one character, got {delimiter!r}")
+    return Split(Pattern(onig.literal(delimiter)), "Removed", False)
+
+
+def _metaspace(config: dict, path: str) -> Metaspace:
+    replacement = config.get("replacement", "\u2581")
+    if not (isinstance(replacement, str) and len(replacement) == 1):
+        raise UnsupportedTokenizer(f"{path}.replacement", f"expected one character, got {replacement!r}")
+    return Metaspace(replacement, prepend_scheme(config, path), _bool(config, "split", path, True))
+
+
+def prepend_scheme(config: dict, path: str) -> str:
+    """Metaspace's `prepend_scheme`, or the older `add_prefix_space` it replaced (as HF reads them)."""
+    scheme = config.get("prepend_scheme")
+    if scheme is None:
+        add = config.get("add_prefix_space", True)
+        if not isinstance(add, bool):
+            raise UnsupportedTokenizer(f"{path}.add_prefix_space", f"expected true or false, got {add!r}")
+        return "always" if add else "never"
+    if scheme not in ("always", "first", "never"):
+        raise UnsupportedTokenizer(f"{path}.prepend_scheme", f"prepend scheme {scheme!r} is not always, first or never")
+    return scheme
+
+
+def _unicode_scripts(config: dict, path: str) -> UnicodeScripts:
+    return UnicodeScripts()
 
 
 def _sequence(config: dict, path: str) -> list:
@@ -165,7 +300,19 @@ def _sequence(config: dict, path: str) -> list:
     return [step for i, item in enumerate(items) for step in _steps(item, f"{path}.pretokenizers[{i}]")]
 
 
-_STEP_BUILDERS: dict[str, Callable[[dict, str], object]] = {"Split": _split, "ByteLevel": _byte_level, "Sequence": _sequence}
+_STEP_BUILDERS: dict[str, Callable[[dict, str], object]] = {
+    "Split": _split,
+    "ByteLevel": _byte_level,
+    "Metaspace": _metaspace,
+    "Whitespace": _whitespace,
+    "WhitespaceSplit": _whitespace_split,
+    "BertPreTokenizer": _bert,
+    "Punctuation": _punctuation,
+    "Digits": _digits,
+    "UnicodeScripts": _unicode_scripts,
+    "CharDelimiterSplit": _char_delimiter,
+    "Sequence": _sequence,
+}
 
 
 def _steps(config: object, path: str) -> list:
@@ -174,15 +321,18 @@ def _steps(config: object, path: str) -> list:
 
 
 def from_json(config: object, path: str = "pre_tokenizer") -> PreTokenizer:
-    """The pre-tokenizer of a byte-level BPE tokenizer.json: Splits, then one ByteLevel last.
+    """The pre-tokenizer of a tokenizer.json.
 
-    ByteLevel must come last because pieces are kept in the text's own characters until
-    the model maps them to bytes; a Split after it would see byte-level characters.
+    A ByteLevel step must come last: pieces are kept in the text's own characters until
+    the model maps them to bytes, so a step after it would see the wrong characters.
+    A Metaspace with prepend scheme `first` must come first, where its pieces are the
+    segments of the text themselves (HF decides by their offset in the original text).
     """
     steps = [] if config is None else _steps(config, path)
     byte_levels = [i for i, step in enumerate(steps) if isinstance(step, ByteLevel)]
-    if byte_levels != [len(steps) - 1]:
-        raise UnsupportedTokenizer(
-            path, "edgepop implements byte-level BPE only: the pre-tokenizer must end with one ByteLevel step"
-        )
+    if byte_levels and byte_levels != [len(steps) - 1]:
+        raise UnsupportedTokenizer(path, "a ByteLevel step is implemented only as the last pre-tokenizer step, once")
+    firsts = [i for i, step in enumerate(steps) if isinstance(step, Metaspace) and step.scheme == "first"]
+    if firsts and firsts != [0]:
+        raise UnsupportedTokenizer(path, "Metaspace with prepend_scheme `first` is implemented only as the first pre-tokenizer step, once")
     return PreTokenizer(steps)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 
+from . import onig
+from .errors import UnsupportedTokenizer
 from .onig import (
     MAX_CODE_POINT,
     WORD,
@@ -145,6 +147,9 @@ class Pattern:
     """A parsed Oniguruma pattern, matched as Oniguruma (through HF's `onig` crate) matches it."""
 
     def __init__(self, tree: object) -> None:
+        # A plain string (a `String` pattern, or a regex of literal characters) is
+        # replaced by str.replace, which finds the same leftmost non-overlapping matches.
+        self.literal: str | None = _literal_text(tree)
         self.nullable = min_width(tree) == 0
         uncovered = complement(single_char_cover(tree))
         # Matches tile every text (nothing between them) when one can start anywhere.
@@ -210,6 +215,18 @@ class Pattern:
             return compiled.findall(text)
         return [text[m.start() : m.end()] for m in compiled.finditer(searched)]
 
+    def replace(self, text: str, content: str) -> str:
+        """Every match replaced by `content`, as HF's Replace does. Only for patterns that cannot match empty."""
+        if self.literal is not None:
+            return text.replace(self.literal, content)
+        out, done = [], 0
+        for start, end in self.spans(text):
+            out.append(text[done:start])
+            out.append(content)
+            done = end
+        out.append(text[done:])
+        return "".join(out)
+
     def spans(self, text: str) -> list[tuple[int, int]]:
         """(start, end) of every match, as the `onig` crate's find_iter yields them.
 
@@ -233,3 +250,38 @@ class Pattern:
             out.append((start, end))
             pos = last_end = end
         return out
+
+
+def _literal_text(tree: object) -> str | None:
+    """The string a pattern of single characters in sequence matches, or None."""
+    items = tree.items if isinstance(tree, Seq) else (tree,)
+    chars = []
+    for item in items:
+        if not (isinstance(item, Chars) and len(item.ranges) == 1 and item.ranges[0][0] == item.ranges[0][1]):
+            return None
+        chars.append(chr(item.ranges[0][0]))
+    return "".join(chars) or None
+
+
+def from_json(config: object, path: str, nullable: bool = True) -> Pattern:
+    """A tokenizer.json pattern, `{"String": ...}` or `{"Regex": ...}`.
+
+    `nullable=False` refuses patterns that can match the empty string (HF inserts at
+    every empty match in ways edgepop does not reproduce).
+    """
+    if not isinstance(config, dict) or len(config) != 1 or not isinstance(next(iter(config.values())), str):
+        raise UnsupportedTokenizer(path, f'expected {{"String": ...}} or {{"Regex": ...}}, got {config!r}')
+    ((kind, source),) = config.items()
+    try:
+        if kind == "String":
+            tree = onig.literal(source)
+        elif kind == "Regex":
+            tree = onig.parse(source)
+        else:
+            raise UnsupportedTokenizer(path, f"pattern kind {kind!r} is neither String nor Regex")
+        compiled = Pattern(tree)
+    except onig.PatternError as e:
+        raise UnsupportedTokenizer(path, f"pattern {source!r} {e}") from None
+    if compiled.nullable and not nullable:
+        raise UnsupportedTokenizer(path, f"pattern {source!r} can match the empty string, which is not implemented here")
+    return compiled

@@ -2,24 +2,30 @@
 
 encode: added tokens are cut out of the raw text (added_vocabulary), the rest is
 normalized (normalizers) and cut into pieces (pre_tokenizers), each piece goes through
-the byte-level mapping and BPE (byte_level, bpe), and the post-processor adds the
-special tokens around the result (post_processors).
+the model (models: BPE, with the byte-level mapping for byte-level BPE, WordPiece,
+Unigram, WordLevel), and the post-processor adds the special tokens around the result
+(post_processors).
 
 Speed comes from the word cache: piece (in the text's own characters) -> its ids,
 already packed (packed_ids: 8 hex digits per id). Looking pieces up is one C-level `map`
 over the list the regex returned and joining the results is one `str.join`, so no
-Python int is made per id; only pieces never seen before go through the byte mapping
-and BPE. `warm()` fills the cache ahead of time with every vocabulary entry that is a
-piece on its own. The packed string is also what crosses the component boundary.
+Python int is made per id; only pieces never seen before go through the model. `warm()`
+fills the cache ahead of time with every vocabulary entry that is a piece on its own.
+The packed string is also what crosses the component boundary.
+
+Padding and truncation are not tokenization: they shape a batch, or cut it to a model's
+length, and HF applies them after the fact. edgepop gives HF's ids with both turned off
+(HF's `no_padding()` and `no_truncation()`); a tokenizer.json that sets them loads, and
+`ignored_settings` names what was set and left out.
 """
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Sequence
 from itertools import islice
 
-from . import added_vocabulary, bpe, byte_level, decoders, normalizers, packed_ids, post_processors, pre_tokenizers
+from . import added_vocabulary, byte_level, decoders, models, normalizers, packed_ids, post_processors, pre_tokenizers, serde_floats
 from .errors import UnknownTokenId, UnsupportedTokenizer
 
 # Pieces longer than this are tokenized every time (HF's BPE cache has the same bound,
@@ -28,17 +34,19 @@ MAX_CACHED_PIECE = 256
 # How many entries the cache may gain at run time beyond what warm() put in, so that a
 # long-lived instance fed endless new words stays within a bounded memory.
 RUNTIME_CACHE_ENTRIES = 1 << 16
+# SentencePiece's word marker, which BPE vocabularies converted from it begin words with.
+METASPACE = "\u2581"
 
 
 class Tokenizer:
-    """A byte-level BPE tokenizer that gives the ids HF `tokenizers` gives, bit for bit."""
+    """A tokenizer that gives the ids HF `tokenizers` gives, bit for bit.
 
-    model_type: str = "BPE"
+    `config` is the parsed tokenizer.json, as `serde_floats.loads` parses it (from_str
+    does): Unigram scores parsed otherwise may differ from HF's in the last bit.
+    """
 
     def __init__(self, config: dict) -> None:
-        for key in ("truncation", "padding"):
-            if config.get(key) is not None:
-                raise UnsupportedTokenizer(key, f"{key} changes ids per call; edgepop needs it null")
+        self.ignored_settings: tuple[str, ...] = tuple(k for k in ("padding", "truncation") if config.get(k) is not None)
         if config.get("version", "1.0") != "1.0":
             raise UnsupportedTokenizer("version", f"tokenizer.json version {config.get('version')!r} is not 1.0")
         model_config = config.get("model")
@@ -46,8 +54,13 @@ class Tokenizer:
             raise UnsupportedTokenizer("model", "expected an object")
         self._normalizer = normalizers.from_json(config.get("normalizer"))
         self._pre_tokenizer = pre_tokenizers.from_json(config.get("pre_tokenizer"))
-        self._model = bpe.from_json(model_config)
-        self._added = added_vocabulary.from_json(config.get("added_tokens"), self._model.vocab, self._normalizer)
+        if self._pre_tokenizer.positional and not normalizers.keeps_start(config.get("normalizer")):
+            raise UnsupportedTokenizer(
+                "pre_tokenizer", "Metaspace prepend_scheme `first` after a normalizer that can remove leading characters is not implemented"
+            )
+        self._model = models.from_json(model_config)
+        self.model_type: str = self._model.type
+        self._added = added_vocabulary.from_json(config.get("added_tokens"), self._model.vocab, self._model.size, self._normalizer)
         self._post = post_processors.from_json(config.get("post_processor"))
         self._decoder = decoders.from_json(config.get("decoder"))
 
@@ -65,13 +78,15 @@ class Tokenizer:
             self._id_to_token[i] = token
         for i in self._added.by_id:
             self._id_to_token[i] = self._added.token(i)
-        self.lossless: bool = self._is_lossless(config.get("decoder"))
-
-        # Byte value -> symbol id, when BPE's initial symbols are simply one per byte.
         model = self._model
-        plain = not (model.prefix or model.suffix)
+        self._byte_level_bpe = self._pre_tokenizer.byte_level and model.type == "BPE" and not (model.prefix or model.suffix)
+        self.lossless: bool = self._is_lossless()
+
+        # Byte value -> symbol id, when byte-level BPE's initial symbols are simply one per byte.
         byte_ids = [model.vocab.get(c) for c in byte_level.BYTE_CHARS]
-        self._byte_ids: list[int] | None = byte_ids if plain and None not in byte_ids else None
+        self._byte_ids: list[int] | None = byte_ids if self._byte_level_bpe and None not in byte_ids else None
+        self._words = self._word_boundaries()
+        self._positional = self._pre_tokenizer.positional
 
         self._frames = {add: self._frame(add) for add in (True, False)}
         self._cache: dict[str, str] = {}
@@ -81,18 +96,19 @@ class Tokenizer:
     def from_str(cls, json_text: str) -> Tokenizer:
         """Parse and check a tokenizer.json; UnsupportedTokenizer for anything not reproduced exactly."""
         try:
-            config = json.loads(json_text)
-        except json.JSONDecodeError as e:
+            config = serde_floats.loads(json_text)
+        except ValueError as e:
             raise UnsupportedTokenizer("tokenizer.json", f"not valid JSON: {e}") from None
         if not isinstance(config, dict):
             raise UnsupportedTokenizer("tokenizer.json", "expected a JSON object")
         return cls(config)
 
-    def _is_lossless(self, decoder_config: object) -> bool:
-        """Whether decoding gives back the text, whatever it is (see `lossless` in __init__.py)."""
-        decoder_types = [decoder_config.get("type")] if isinstance(decoder_config, dict) else []
-        if decoder_types == ["Sequence"]:
-            decoder_types = [d.get("type") for d in decoder_config["decoders"]]
+    def _is_lossless(self) -> bool:
+        """Whether decoding gives back the text, whatever it is (see `lossless` in __init__.py).
+
+        Only byte-level BPE without a normalizer qualifies: every other model has an
+        unknown token or a word marker that decoding cannot undo.
+        """
         model = self._model
         added = self._added.by_id.values()
         # The sequence must come out once, among ids that decode to nothing.
@@ -102,8 +118,8 @@ class Tokenizer:
         return (
             self._normalizer is None
             and self._pre_tokenizer.lossless
-            and decoder_types == ["ByteLevel"]
-            and not (model.prefix or model.suffix)
+            and self._byte_level_bpe
+            and self._decoder.types == ["ByteLevel"]
             and all(c in model.vocab for c in byte_level.BYTE_CHARS)
             and not any(t.lstrip or t.rstrip for t in added)
             and all(self._decoder([t.content]) == t.content for t in added if not t.special)
@@ -129,6 +145,35 @@ class Tokenizer:
             return None
         return packed_ids.pack(prefix), packed_ids.pack(suffix)
 
+    def _word_boundaries(self) -> re.Pattern | None:
+        """Where a text may be cut before BPE without changing its ids, for BPE that gets whole texts.
+
+        SentencePiece-converted BPE (Llama 2, Gemma) has no pre-tokenizer that cuts
+        words: HF runs BPE over the whole normalized text. A merge never joins two
+        symbols across a `▁` that follows a character x when no vocabulary entry holds
+        x▁ (the merged token would be one), and each character's initial symbols do not
+        depend on its neighbours once `▁` is itself in the vocabulary (so never unknown,
+        never fused with an unknown neighbour). Cutting in front of such `▁`s gives
+        word-sized pieces, which the word cache can hold, and the same ids.
+        """
+        model = self._model
+        if (
+            model.type != "BPE" or self._pre_tokenizer.byte_level or model.prefix or model.suffix
+            or model.ignore_merges or METASPACE not in model.vocab
+        ):
+            return None
+        joined = {token[i - 1] for token in model.vocab for i in range(1, len(token)) if token[i] == METASPACE}
+        joined.add(METASPACE)
+        return re.compile(f"(?<=[^{''.join(map(re.escape, sorted(joined)))}])(?={METASPACE})")
+
+    def _pieces(self, text: str, at_start: bool = False) -> list[str]:
+        """The pieces the model gets for one segment of normalized text."""
+        pieces = self._pre_tokenizer.at_start(text) if at_start else self._pre_tokenizer(text)
+        if self._words is not None:
+            cut = self._words.split
+            pieces = [word for piece in pieces for word in cut(piece)]
+        return pieces
+
     # ---- encoding ---------------------------------------------------------------------
 
     def _piece_ids(self, pieces: list[str]) -> list[str]:
@@ -145,22 +190,33 @@ class Tokenizer:
         return [new[p] if part is None else part for p, part in zip(pieces, parts)]
 
     def _tokenize_piece(self, piece: str) -> list[int]:
-        """BPE of one piece, from its UTF-8 bytes straight to symbol ids when the vocabulary allows."""
+        """The model's ids of one piece; for byte-level BPE, from its UTF-8 bytes straight to symbol ids when the vocabulary allows."""
         model = self._model
-        if self._byte_ids is None:
+        if self._byte_ids is not None:
+            if model.ignore_merges:
+                whole = model.vocab.get(byte_level.to_byte_level(piece))
+                if whole is not None:
+                    return [whole]
+            return model.merge(list(map(self._byte_ids.__getitem__, piece.encode("utf-8"))))
+        if self._pre_tokenizer.byte_level:
             return model.tokenize(byte_level.to_byte_level(piece))
-        if model.ignore_merges:
-            whole = model.vocab.get(byte_level.to_byte_level(piece))
-            if whole is not None:
-                return [whole]
-        return model.merge(list(map(self._byte_ids.__getitem__, piece.encode("utf-8"))))
+        return model.tokenize(piece)
 
     def _parts(self, text: str) -> list[str]:
         """The packed ids of `text` before post-processing, piece by piece."""
         parts: list[str] = []
-        for piece, token_id in self._added.split(text, self._normalizer):
+        segments = self._added.split(text, self._normalizer)
+        if self._positional and segments and segments[0][1] is None:
+            # The segment at the start of the text (HF: original offset 0), cut on its own.
+            parts.extend(self._piece_ids(self._pieces(segments[0][0], at_start=True)))
+            segments = segments[1:]
+        if self._words is None:
+            pre_tokenize = self._pre_tokenizer
+        else:
+            pre_tokenize = self._pieces
+        for piece, token_id in segments:
             if token_id is None:
-                parts.extend(self._piece_ids(self._pre_tokenizer(piece)))
+                parts.extend(self._piece_ids(pre_tokenize(piece)))
             else:
                 parts.append(packed_ids.pack((token_id,)))
         return parts
@@ -209,21 +265,24 @@ class Tokenizer:
     def warm(self) -> int:
         """Fill the word cache with every vocabulary entry that is a piece on its own.
 
-        An entry qualifies when its bytes are valid UTF-8 and pre-tokenizing that text
-        gives back exactly that text. Meant for build time, when the result is
-        snapshotted. Returns the number of cache entries.
+        An entry qualifies when its text (for byte-level BPE: its bytes, valid UTF-8)
+        comes out of pre-tokenization as exactly that text. Meant for build time, when
+        the result is snapshotted. Returns the number of cache entries.
         """
         cache = self._cache
-        model = self._model
-        for token in model.vocab:
-            if not byte_level.is_byte_level(token):
+        byte_level_pieces = self._pre_tokenizer.byte_level
+        for token in self._model.vocab:
+            if byte_level_pieces:
+                if not byte_level.is_byte_level(token):
+                    continue
+                try:
+                    text = byte_level.to_bytes([token]).decode("utf-8")
+                except UnicodeDecodeError:
+                    continue
+            else:
+                text = token
+            if not text or text in cache or len(text) > MAX_CACHED_PIECE or self._pieces(text) != [text]:
                 continue
-            try:
-                text = byte_level.to_bytes([token]).decode("utf-8")
-            except UnicodeDecodeError:
-                continue
-            if text in cache or len(text) > MAX_CACHED_PIECE or self._pre_tokenizer(text) != [text]:
-                continue
-            cache[text] = packed_ids.pack(model.tokenize(token))
+            cache[text] = packed_ids.pack(self._tokenize_piece(text))
         self._cache_limit = len(cache) + RUNTIME_CACHE_ENTRIES
         return len(cache)
