@@ -153,9 +153,10 @@ def unsupported_variant(tmp_path: Path, edit) -> Path:
 
 
 @pytest.mark.parametrize("edit, named", [
-    (lambda c: c["model"].update(type="WordPiece"), "WordPiece"),
+    (lambda c: c.update(normalizer={"type": "Nmt"}), "'Nmt' is not implemented"),
     (lambda c: c["pre_tokenizer"]["pretokenizers"][0]["pattern"].update(Regex=r"\p{Greek}+"), r"\p{Greek}"),
-    (lambda c: c.update(normalizer={"type": "Precompiled", "precompiled_charsmap": ""}), "Precompiled"),
+    (lambda c: c.update(pre_tokenizer={"type": "FixedLength", "length": 5}), "'FixedLength' is not implemented"),
+    (lambda c: c["model"].update(dropout=0.5), "model.dropout"),
 ])
 def test_build_refuses_unsupported_tokenizers_naming_the_piece(tmp_path: Path, edit, named: str) -> None:
     path = unsupported_variant(tmp_path, edit)
