@@ -71,22 +71,34 @@ def stdlib_kb(embedder):
     return open_stdlib_kb(embedder)
 
 
+def loopback_socket() -> socket.socket:
+    """A socket bound to a free loopback port, not listening (so connecting to it is refused)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on, for a server started in another process."""
+    with loopback_socket() as sock:
+        return sock.getsockname()[1]
+
+
 @contextlib.contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """Run an ASGI app under a real uvicorn server on a free loopback port; yields its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+def serving(app: Any, sock: socket.socket | None = None) -> Iterator[str]:
+    """Run an ASGI app under a real uvicorn server on loopback (on `sock`, else a free port); yields its base URL."""
+    sock = sock or loopback_socket()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 120  # a PoP loads its components and knowledge base first
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the server on port {port} did not start")
-        time.sleep(0.02)
+            raise RuntimeError(f"the server on {sock.getsockname()} did not start")
+        time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
         thread.join(30)
+        sock.close()

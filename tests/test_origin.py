@@ -12,15 +12,11 @@ import asyncio
 import json
 import queue
 import random
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -29,6 +25,7 @@ from starlette.routing import Route
 from edgepop import transport
 from edgepop.errors import EdgepopError
 from edgepop.origin import create_app
+from support import loopback_socket, serving
 
 MODEL = "meta-llama/Llama-3.2-1B-Instruct"
 CONTEXT = 4096  # the stand-in's context window, for an error it answers as vLLM would
@@ -81,34 +78,6 @@ def stand_in_vllm(acks: queue.Queue) -> Starlette:
     return Starlette(routes=[Route("/v1/completions", completions, methods=["POST"])])
 
 
-# --- serving on loopback -----------------------------------------------------------------
-
-def loopback_socket() -> socket.socket:
-    """A socket bound to a free loopback port, not yet listening (so connecting is refused)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-@contextmanager
-def serve(app, sock: socket.socket | None = None) -> Iterator[str]:
-    """Run app under uvicorn in a background thread; yield its base URL."""
-    sock = sock or loopback_socket()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield "http://127.0.0.1:%d" % sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
 @pytest.fixture(scope="module")
 def acks() -> queue.Queue:
     return queue.Queue()
@@ -116,13 +85,13 @@ def acks() -> queue.Queue:
 
 @pytest.fixture(scope="module")
 def upstream(acks) -> Iterator[str]:
-    with serve(stand_in_vllm(acks)) as url:
+    with serving(stand_in_vllm(acks)) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def adapter(upstream) -> Iterator[str]:
-    with serve(create_app(upstream)) as url:
+    with serving(create_app(upstream)) as url:
         yield url
 
 
@@ -207,7 +176,7 @@ def test_not_a_frame(adapter):
 
 
 def test_oversized_frame_is_a_413(upstream):
-    with serve(create_app(upstream, max_bytes=10_000)) as small:
+    with serving(create_app(upstream, max_bytes=10_000)) as small:
         answer = complete(small, list(range(10_000)), {"model": MODEL}, coding="varint")
         assert answer.status_code == 413
         assert "over the limit of 10,000 bytes" in answer.json()["error"]["message"]
@@ -227,7 +196,7 @@ def test_model_server_errors_pass_through_unchanged(adapter, upstream):
 def test_model_server_down_is_a_502_until_it_comes_up():
     sock = loopback_socket()  # bound, not listening: connections are refused
     url = "http://127.0.0.1:%d" % sock.getsockname()[1]
-    with serve(create_app(url, timeout_s=5)) as adapter:
+    with serving(create_app(url, timeout_s=5)) as adapter:
         start = time.monotonic()
         answer = complete(adapter, [1, 2, 3], {"model": MODEL})
         assert answer.status_code == 502
@@ -236,12 +205,12 @@ def test_model_server_down_is_a_502_until_it_comes_up():
         assert error["type"] == "upstream_unreachable"
         assert f"cannot reach the model server at {url}/v1/completions" in error["message"]
         assert httpx.get(adapter + "/healthz").json()["status"] == "ok"
-        with serve(stand_in_vllm(queue.Queue()), sock):
+        with serving(stand_in_vllm(queue.Queue()), sock):
             assert_serves(adapter)
 
 
 def test_slow_model_server_is_a_504_without_waiting_for_it(upstream):
-    with serve(create_app(upstream, timeout_s=0.5)) as adapter:
+    with serving(create_app(upstream, timeout_s=0.5)) as adapter:
         start = time.monotonic()
         answer = complete(adapter, [1, 2, 3], {"model": MODEL, "echo_delay_s": 3})
         elapsed = time.monotonic() - start
@@ -256,7 +225,7 @@ def test_slow_model_server_is_a_504_without_waiting_for_it(upstream):
 def test_stream_stalling_past_the_timeout_is_cut_off_not_ended_cleanly(upstream):
     # Events already relayed cannot be taken back; the client must see a broken stream,
     # never one that looks complete.
-    with serve(create_app(upstream, timeout_s=0.5)) as adapter:
+    with serving(create_app(upstream, timeout_s=0.5)) as adapter:
         frame = transport.encode_request([10, 20, 30, 40], {"model": MODEL, "stream": True,
                                                             "echo_stall_after": 2, "echo_stall_s": 3})
         texts = []

@@ -31,7 +31,7 @@ from edgepop.pop.config import parse
 from edgepop import origin as origin_adapter
 from edgepop.pop import demo_origin
 from edgepop.pop.demo_origin import LABEL
-from support import TOKENIZERS_DIR, component_path, serving
+from support import TOKENIZERS_DIR, component_path, free_port, serving
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 CLIENT_KEY, SMALL_KEY, ADMIN_TOKEN = "sk-edge-test-client", "sk-edge-test-small", "admin-test-token"
@@ -76,11 +76,7 @@ def pop(tmp_path_factory, failing) -> str:
     tokenizer_json = TOKENIZERS_DIR / "llama-3.2" / "tokenizer.json"
     with serving(failing.app()) as bad, serving(demo_origin.create_app(tokenizer_json)) as demo, \
             serving(origin_adapter.create_app(demo)) as adapter:
-        # A port nothing listens on: bind one, close it.
-        import socket
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            down = f"http://127.0.0.1:{s.getsockname()[1]}"
+        down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
         model = {"tokenizer": tokenizer, "chat_template": template, "context_window": 8192}
         config = parse({
             "server": {"store": str(tmp / "store"), "workers": 2},

@@ -39,6 +39,7 @@ def answer_text(prompt: str, tokens: int, as_ids: bool) -> str:
 def create_app(tokenizer_json: Path) -> Starlette:
     """The demo origin, decoding and counting with the model's own tokenizer.json."""
     tokenizer = Tokenizer.from_file(str(tokenizer_json))
+    vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
 
     async def completions(request: Request) -> Response:
         try:
@@ -48,7 +49,7 @@ def create_app(tokenizer_json: Path) -> Starlette:
         prompt = body.get("prompt") if isinstance(body, dict) else None
         as_ids = isinstance(prompt, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in prompt)
         if as_ids:
-            if any(not 0 <= i < tokenizer.get_vocab_size(with_added_tokens=True) for i in prompt):
+            if any(not 0 <= i < vocab_size for i in prompt):
                 return JSONResponse(fmt.error("a prompt token id is outside the vocabulary", "invalid_request_error"),
                                     status_code=400)
             ids, text = prompt, tokenizer.decode(prompt, skip_special_tokens=False)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,18 +26,12 @@ from edgepop.corpora import code_corpus
 from edgepop.kb.builder import build
 from edgepop.kb.embedder import Embedder
 from edgepop.pop.config import DEMO_KB_PACKAGES
-from support import BUILD_DIR, TOKENIZERS_DIR, component_path
+from support import BUILD_DIR, TOKENIZERS_DIR, component_path, free_port
 
 LATENCY = "latency: PoP on loopback, 1 KB prompt, 16 tokens out"
 LOAD = "load: PoP on loopback, 8 requests in flight"
 LOAD_SECONDS = 10.0
 EDGEPOP = str(Path(sys.executable).with_name("edgepop"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -68,7 +61,7 @@ def servers(tmp_path_factory) -> Iterator[tuple[str, str]]:
     if not (kb / "manifest.json").exists():
         stdlib = Path(sysconfig.get_paths()["stdlib"])
         build([stdlib / name for name in DEMO_KB_PACKAGES], kb, embedder=Embedder())
-    origin_port, pop_port = _free_port(), _free_port()
+    origin_port, pop_port = free_port(), free_port()
     origin = f"http://127.0.0.1:{origin_port}"
     config = tmp_path_factory.mktemp("pop-bench") / "pop.toml"
     config.write_text(f"""
