@@ -19,7 +19,7 @@ Module map, in pipeline order:
   pre_tokenizers    text -> pieces: Split, ByteLevel, Metaspace, Whitespace, BERT's, ...;
                     patterns via onig (parse) and regex (run)
   models            piece -> ids: bpe (with byte_level, GPT-2's byte <-> character
-                    mapping), wordpiece, unigram, wordlevel
+                    mapping), wordpiece, unigram, wordlevel; vocab, the checks they share
   post_processors   special tokens added around a sequence
   decoders          tokens -> text
   tokenizer         the pipeline, JSON loading (serde_floats) and the word cache

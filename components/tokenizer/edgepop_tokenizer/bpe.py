@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from heapq import heapify, heappop, heappush
 
 from .errors import UnsupportedTokenizer
+from .vocab import read_vocab
 
 # Which merge loop a word takes, by its number of symbols: a rescan below SHORT_WORD,
 # one heap below LONG_WORD, rank buckets from there on (each is fastest in its range).
@@ -260,9 +261,7 @@ def from_json(config: dict, path: str = "model") -> BPE:
     if dropout not in (None, 0, 0.0):
         # HF applies dropout in encode too (merges skipped at random), so ids vary per call.
         raise UnsupportedTokenizer(f"{path}.dropout", f"BPE dropout {dropout!r} makes HF's ids random; edgepop needs it null")
-    vocab = config.get("vocab")
-    if not isinstance(vocab, dict) or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in vocab.values()):
-        raise UnsupportedTokenizer(f"{path}.vocab", "expected an object mapping tokens to non-negative ids")
+    vocab = read_vocab(config, path)
     if len(set(vocab.values())) != len(vocab):
         raise UnsupportedTokenizer(f"{path}.vocab", "two tokens share an id, which makes HF's decoding ambiguous")
     raw_merges = config.get("merges", [])

@@ -16,20 +16,13 @@ from functools import cache
 from .char_classes_data import LOWERCASE, RANGES, SCRIPTS
 from .onig import Chars, Ranges
 from .regex import Pattern
-
-
-def _parse(encoded: str) -> Ranges:
-    out = []
-    for item in encoded.split():
-        lo, _, hi = item.partition("-")
-        out.append((int(lo, 16), int(hi or lo, 16)))
-    return tuple(out)
+from .unicode_props import parse_ranges
 
 
 @cache
 def ranges(name: str) -> Ranges:
     """Sorted, disjoint, inclusive code point ranges of a class (KeyError for an unknown one)."""
-    return _parse(RANGES[name])
+    return parse_ranges(RANGES[name])
 
 
 def chars(name: str) -> str:
@@ -42,16 +35,13 @@ def pattern(name: str) -> Pattern:
     return Pattern(Chars(ranges(name)))
 
 
-# str.translate table of Rust's char::to_lowercase, applied one character at a time
-# (unlike str.lower(), which turns a final Σ into ς).
-_LOWERCASE_TABLE = LOWERCASE
-
-
 def lowercase(text: str) -> str:
-    """Text lowercased as HF's Lowercase normalizer does it."""
+    """Text lowercased as HF's Lowercase normalizer does it: LOWERCASE is a str.translate
+    table of Rust's char::to_lowercase, one character at a time (unlike str.lower(),
+    which turns a final Σ into ς)."""
     if text.isascii():
         return text.lower()
-    return text.translate(_LOWERCASE_TABLE)
+    return text.translate(LOWERCASE)
 
 
 ANY_SCRIPT = 0  # the class of characters HF's UnicodeScripts gives no script
@@ -61,5 +51,5 @@ ANY_SCRIPT = 0  # the class of characters HF's UnicodeScripts gives no script
 def script_table() -> tuple[list[int], list[int]]:
     """UnicodeScripts' classes: range starts, sorted, and the script class of each range
     (for bisect); every code point but the surrogates is in some range."""
-    table = sorted((lo, index) for index, encoded in enumerate(SCRIPTS) for lo, _ in _parse(encoded))
+    table = sorted((lo, index) for index, encoded in enumerate(SCRIPTS) for lo, _ in parse_ranges(encoded))
     return [lo for lo, _ in table], [index for _, index in table]

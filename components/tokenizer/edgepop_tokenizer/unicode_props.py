@@ -12,7 +12,8 @@ from .unicode_props_data import RANGES
 Ranges = tuple[tuple[int, int], ...]
 
 
-def _parse(encoded: str) -> Ranges:
+def parse_ranges(encoded: str) -> Ranges:
+    """Ranges from the tables' encoding: space-separated hex code points and `lo-hi` spans."""
     out = []
     for item in encoded.split():
         lo, _, hi = item.partition("-")
@@ -21,7 +22,7 @@ def _parse(encoded: str) -> Ranges:
 
 
 # Parsed once at import, which a component does at build time.
-_PARSED: dict[str, Ranges] = {escape: _parse(encoded) for escape, encoded in RANGES.items()}
+_PARSED: dict[str, Ranges] = {escape: parse_ranges(encoded) for escape, encoded in RANGES.items()}
 
 KNOWN = tuple(_PARSED)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .errors import UnsupportedTokenizer
+from .vocab import read_vocab, unknown_id
 
 
 class WordLevel:
@@ -12,9 +13,7 @@ class WordLevel:
         self.vocab = vocab
         self.size = len(vocab)
         self.id_to_token: dict[int, str] = {i: t for t, i in vocab.items()}
-        self.unk_id = vocab.get(unk_token)
-        if self.unk_id is None:
-            raise UnsupportedTokenizer(f"{path}.unk_token", f"unk_token {unk_token!r} is not in the vocabulary (HF fails on unknown words)")
+        self.unk_id = unknown_id(vocab, unk_token, path)
 
     def tokenize(self, word: str) -> list[int]:
         found = self.vocab.get(word)
@@ -22,9 +21,7 @@ class WordLevel:
 
 
 def from_json(config: dict, path: str = "model") -> WordLevel:
-    vocab = config.get("vocab")
-    if not isinstance(vocab, dict) or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in vocab.values()):
-        raise UnsupportedTokenizer(f"{path}.vocab", "expected an object mapping tokens to non-negative ids")
+    vocab = read_vocab(config, path)
     unk_token = config.get("unk_token", "<unk>")
     if not isinstance(unk_token, str):
         raise UnsupportedTokenizer(f"{path}.unk_token", f"expected a string, got {unk_token!r}")

@@ -8,6 +8,7 @@ covers, or longer than `max_input_chars_per_word`, is the unknown token as a who
 from __future__ import annotations
 
 from .errors import UnsupportedTokenizer
+from .vocab import read_vocab, unknown_id
 
 
 class WordPiece:
@@ -17,9 +18,7 @@ class WordPiece:
         self.vocab = vocab
         self.size = len(vocab)
         self.id_to_token: dict[int, str] = {i: t for t, i in vocab.items()}
-        self.unk_id = vocab.get(unk_token)
-        if self.unk_id is None:
-            raise UnsupportedTokenizer(f"{path}.unk_token", f"unk_token {unk_token!r} is not in the vocabulary (HF fails on unknown words)")
+        self.unk_id = unknown_id(vocab, unk_token, path)
         self.prefix = prefix
         self.max_chars = max_chars
         # No entry is longer, so no longer match needs trying.
@@ -48,9 +47,7 @@ class WordPiece:
 
 
 def from_json(config: dict, path: str = "model") -> WordPiece:
-    vocab = config.get("vocab")
-    if not isinstance(vocab, dict) or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in vocab.values()):
-        raise UnsupportedTokenizer(f"{path}.vocab", "expected an object mapping tokens to non-negative ids")
+    vocab = read_vocab(config, path)
     unk_token = config.get("unk_token", "[UNK]")
     prefix = config.get("continuing_subword_prefix", "##")
     max_chars = config.get("max_input_chars_per_word", 100)
