@@ -115,6 +115,8 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--jsonl", action="store_true",
                         help='read {"text": ...} lines from stdin, write {"ids": [...], "count": N} lines')
     tokenize.add_argument("--no-special", action="store_true", help="do not add the model's special tokens")
+    tokenize.add_argument("--offsets", action="store_true",
+                          help='also write "offsets": the [start, end) character span of the text each token comes from')
     tokenize.set_defaults(run=_tokenize)
 
     decode = commands.add_parser("decode", parents=[limits], help="turn token ids back into text")
@@ -303,29 +305,37 @@ def _tokenize(args: argparse.Namespace) -> int:
         session = TokenizerComponent(runtime.load(args.component)).session()
         add_special = not args.no_special
         if args.jsonl:
-            return _tokenize_lines(session, sys.stdin, sys.stdout, add_special)
+            return _tokenize_lines(session, sys.stdin, sys.stdout, add_special, args.offsets)
         text = _read_text_file(args.file) if args.file else args.text
         if text == "":
             raise UsageError(f"{args.file or 'the text'} is empty: there is nothing to tokenize")
         try:
-            ids = session.encode(text, add_special)
+            record = _encoding(session, text, add_special, args.offsets)
         except TokenizeError as e:
             raise UsageError(str(e)) from None
-        print(json.dumps({"ids": ids, "count": len(ids)}))
+        print(json.dumps(record))
         return EXIT_OK
     finally:
         runtime.close()
 
 
-def _tokenize_lines(session: TokenizerSession, lines: TextIO, out: TextIO, add_special: bool) -> int:
+def _encoding(session: TokenizerSession, text: str, add_special: bool, offsets: bool) -> dict[str, object]:
+    """What `edgepop tokenize` writes for one text: ids, their count, and offsets if asked."""
+    if not offsets:
+        ids = session.encode(text, add_special)
+        return {"ids": ids, "count": len(ids)}
+    ids, spans = session.encode_with_offsets(text, add_special)
+    return {"ids": ids, "count": len(ids), "offsets": [list(span) for span in spans]}
+
+
+def _tokenize_lines(session: TokenizerSession, lines: TextIO, out: TextIO, add_special: bool, offsets: bool) -> int:
     """One output line per input line, in order; a bad line gets an error line, never a gap."""
     status = EXIT_OK
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            ids = session.encode(_text_of_line(line, number), add_special)
-            record: dict[str, object] = {"ids": ids, "count": len(ids)}
+            record = _encoding(session, _text_of_line(line, number), add_special, offsets)
         except (UsageError, TokenizeError) as e:
             record, status = {"error": str(e), "line": number}, EXIT_FAILED
         except GuestTrap as e:
@@ -381,7 +391,7 @@ def _info(args: argparse.Namespace) -> int:
             "unexpected_imports": found.unexpected_imports(world) if world else [],
             "exports": {name: list(functions) for name, functions in found.exports.items()},
         }
-        if world and "edge:ai/tokenizer@0.1.0" in world.exports:
+        if world and "edge:ai/tokenizer@0.2.0" in world.exports:
             info = TokenizerComponent(loaded).describe()
             description["tokenizer"] = {
                 "model_name": info.model_name,

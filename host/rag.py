@@ -33,7 +33,7 @@ from .tokenizer import INTERFACE as TOKENIZER_INTERFACE
 from .tokenizer import TokenizerSession
 from .tokenizer import warm_up as warm_up_tokenizer
 
-PACKAGE = "edge:ai/{}@0.1.0"
+PACKAGE = "edge:ai/{}@0.2.0"
 INTERFACE = PACKAGE.format("retriever")
 
 # What a prepared RAG instance retrieves before any request reaches it (see warm_up).

@@ -18,7 +18,7 @@ from .canonical import Err, Ok
 from .errors import EdgepopError
 from .runtime import Instance, LoadedComponent
 
-INTERFACE = "edge:ai/tokenizer@0.1.0"
+INTERFACE = "edge:ai/tokenizer@0.2.0"
 
 # What a prepared instance encodes before any request reaches it: fixed text (prose,
 # code, several scripts), the same for every instance, so the pages an encode touches
@@ -117,6 +117,13 @@ class TokenizerSession:
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         return packed_ids.unpack(self.encode_packed(text, add_special_tokens))
 
+    def encode_with_offsets(self, text: str, add_special_tokens: bool = True) -> tuple[list[int], list[tuple[int, int]]]:
+        """Ids and, per token, the (start, end) span of `text` it comes from, in characters."""
+        self._check_size(text, 0)
+        encoding = _unwrap(self.instance.call(INTERFACE, "encode-with-offsets", text, add_special_tokens))
+        bounds = packed_ids.unpack(encoding.offsets)
+        return packed_ids.unpack(encoding.ids), list(zip(bounds[::2], bounds[1::2]))
+
     def encode_batch(self, texts: Sequence[str], add_special_tokens: bool = True) -> list[list[int]]:
         for index, text in enumerate(texts):
             self._check_size(text, index)
@@ -159,6 +166,10 @@ class TokenizerComponent:
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         with self.session() as session:
             return session.encode(text, add_special_tokens)
+
+    def encode_with_offsets(self, text: str, add_special_tokens: bool = True) -> tuple[list[int], list[tuple[int, int]]]:
+        with self.session() as session:
+            return session.encode_with_offsets(text, add_special_tokens)
 
     def count(self, text: str, add_special_tokens: bool = True) -> int:
         with self.session() as session:

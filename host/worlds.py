@@ -22,17 +22,17 @@ class World:
 
 
 WORLDS = (
-    World("edge:ai/tokenizer-component@0.1.0", exports=frozenset({"edge:ai/tokenizer@0.1.0"})),
+    World("edge:ai/tokenizer-component@0.2.0", exports=frozenset({"edge:ai/tokenizer@0.2.0"})),
     # The host serves these four (rag.Capabilities.linker); the tokenizer by chaining in
     # the tokenizer component of the prompt's model.
     World(
-        "edge:ai/rag-component@0.1.0",
-        exports=frozenset({"edge:ai/retriever@0.1.0"}),
+        "edge:ai/rag-component@0.2.0",
+        exports=frozenset({"edge:ai/retriever@0.2.0"}),
         imports=frozenset({
-            "edge:ai/embeddings@0.1.0",
-            "edge:ai/vector-search@0.1.0",
-            "edge:ai/chunks@0.1.0",
-            "edge:ai/tokenizer@0.1.0",
+            "edge:ai/embeddings@0.2.0",
+            "edge:ai/vector-search@0.2.0",
+            "edge:ai/chunks@0.2.0",
+            "edge:ai/tokenizer@0.2.0",
         }),
     ),
 )

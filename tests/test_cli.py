@@ -127,8 +127,8 @@ def test_info_describes_world_exports_and_tokenizer(capsys, hf: Reference) -> No
     status, out, _ = run(capsys, "info", "--json", str(component_path(MODEL)))
     assert status == 0
     info = json.loads(out)
-    assert info["world"] == "edge:ai/tokenizer-component@0.1.0"
-    assert info["exports"]["edge:ai/tokenizer@0.1.0"] == ["describe", "encode", "encode-batch", "count", "decode"]
+    assert info["world"] == "edge:ai/tokenizer-component@0.2.0"
+    assert info["exports"]["edge:ai/tokenizer@0.2.0"] == ["describe", "encode", "encode-with-offsets", "encode-batch", "count", "decode"]
     assert info["unexpected_imports"] == [] and all(i.startswith("wasi:") for i in info["imports"])
     tokenizer = info["tokenizer"]
     assert tokenizer["model_name"] == MODEL and tokenizer["vocab_size"] == hf.get_vocab_size()

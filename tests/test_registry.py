@@ -37,8 +37,8 @@ from edgepop.tokenizer import TokenizerComponent
 
 from support import component_path, tokenizer_json
 
-TOKENIZER_WORLD = "edge:ai/tokenizer-component@0.1.0"
-RAG_WORLD = "edge:ai/rag-component@0.1.0"
+TOKENIZER_WORLD = "edge:ai/tokenizer-component@0.2.0"
+RAG_WORLD = "edge:ai/rag-component@0.2.0"
 
 
 def tiny(n: int = 1, export: str = TOKENIZER, imports: tuple[str, ...] = ()) -> bytes:
@@ -128,7 +128,7 @@ def test_a_built_rag_component_is_accepted_under_the_rag_world(store: ComponentS
 
 
 def test_a_tiny_component_importing_the_rag_capabilities_is_a_rag_component(store: ComponentStore) -> None:
-    data = tiny(export="edge:ai/retriever@0.1.0", imports=("edge:ai/chunks@0.1.0", "edge:ai/tokenizer@0.1.0"))
+    data = tiny(export="edge:ai/retriever@0.2.0", imports=("edge:ai/chunks@0.2.0", "edge:ai/tokenizer@0.2.0"))
     assert store.upload("rag", data).world == RAG_WORLD
 
 
@@ -197,7 +197,7 @@ def test_a_component_of_no_edgepop_world_is_refused(store: ComponentStore) -> No
 
 
 @pytest.mark.parametrize("imported", [
-    "edge:ai/chunks@0.1.0",  # a rag-component's capability, not a tokenizer's
+    "edge:ai/chunks@0.2.0",  # a rag-component's capability, not a tokenizer's
     "wasi:http/outgoing-handler@0.2.0",  # the network
     "wasi:random/random@0.3.0",  # not WASI 0.2
 ])

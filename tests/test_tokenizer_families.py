@@ -274,6 +274,24 @@ NORMALIZERS = {
 def test_normalizer_matches_hf(name: str, text: str) -> None:
     hf, ours = _normalizer(name)
     assert ours(text) == hf.normalize_str(text)
+    assert_same_offsets(*_probe("normalizer", name), text)
+
+
+@cache
+def _probe(kind: str, name: str) -> tuple[Tokenizer, HFTokenizer]:
+    """A tokenizer whose offsets show where one stage puts each character (normalizers) or
+    piece (pre-tokenizers): every piece is the one token of a WordLevel vocabulary, and
+    after a normalizer every character is a piece of its own."""
+    tokenizer = HFTokenizer(hf_models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    setattr(tokenizer, kind, (NORMALIZERS if kind == "normalizer" else PRE_TOKENIZERS)[name]())
+    if kind == "normalizer":
+        tokenizer.pre_tokenizer = hf_pre_tokenizers.Split(Regex("."), "isolated")
+    return Tokenizer.from_str(tokenizer.to_str()), tokenizer
+
+
+def assert_same_offsets(ours: Tokenizer, hf: HFTokenizer, text: str, add_special_tokens: bool = True) -> None:
+    encoding = hf.encode(text, add_special_tokens=add_special_tokens)
+    assert ours.encode_with_offsets(text, add_special_tokens) == (encoding.ids, encoding.offsets)
 
 
 @cache
@@ -312,6 +330,7 @@ def test_pre_tokenizer_matches_hf(name: str, text: str) -> None:
     if ours.byte_level:
         pieces = [byte_level.to_byte_level(p) for p in pieces]
     assert pieces == [piece for piece, _ in hf.pre_tokenize_str(text)]
+    assert_same_offsets(*_probe("pre_tokenizer", name), text)
 
 
 @cache

@@ -142,8 +142,10 @@ TEXT = st.one_of(
 @given(text=TEXT, add_special_tokens=st.booleans())
 def test_derived_tokenizer_matches_hf(case: str, text: str, add_special_tokens: bool) -> None:
     ours, hf = _pair(case)
-    expected = hf.encode(text, add_special_tokens=add_special_tokens).ids
+    encoding = hf.encode(text, add_special_tokens=add_special_tokens)
+    expected = encoding.ids
     assert ours.encode(text, add_special_tokens=add_special_tokens) == expected
+    assert ours.encode_with_offsets(text, add_special_tokens) == (expected, encoding.offsets)
     for skip in (True, False):
         assert ours.decode(expected, skip_special_tokens=skip) == hf.decode(expected, skip_special_tokens=skip)
 

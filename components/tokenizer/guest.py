@@ -21,6 +21,7 @@ from edgepop_tokenizer import Tokenizer as Pipeline
 from edgepop_tokenizer import UnknownTokenId, packed_ids, serde_floats
 from wit_world import exports
 from wit_world.exports.tokenizer import (
+    Encoding,
     OversizedInput,
     SpecialToken,
     TokenizeError_InputTooLarge,
@@ -99,6 +100,12 @@ class Tokenizer(exports.Tokenizer):
     def encode(self, text, add_special_tokens):
         _check_size(text, 0)
         return PIPELINE.encode_packed(text, add_special_tokens)
+
+    @_guarded
+    def encode_with_offsets(self, text, add_special_tokens):
+        _check_size(text, 0)
+        ids, offsets = PIPELINE.encode_with_offsets(text, add_special_tokens)
+        return Encoding(ids=packed_ids.pack(ids), offsets=packed_ids.pack([i for span in offsets for i in span]))
 
     @_guarded
     def encode_batch(self, texts, add_special_tokens):

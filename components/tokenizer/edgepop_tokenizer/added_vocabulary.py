@@ -15,7 +15,8 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from . import unicode_props
+from . import alignment, unicode_props
+from .alignment import Aligned
 from .errors import UnsupportedTokenizer
 from .normalizers import Normalizer
 
@@ -61,7 +62,11 @@ class _Matcher:
 
     def split(self, text: str) -> list[tuple[str, int | None]]:
         """HF's find_matches: (piece, id of the added token or None) covering the text."""
-        out: list[tuple[str, int | None]] = []
+        return [(text[start:stop], token_id) for start, stop, token_id in self.spans(text)]
+
+    def spans(self, text: str) -> list[tuple[int, int, int | None]]:
+        """`split` as (start, stop, token id) spans."""
+        out: list[tuple[int, int, int | None]] = []
         start_offset = 0
         for m in self.regex.finditer(text):
             start, stop = m.span()
@@ -79,11 +84,11 @@ class _Matcher:
                 while stop < len(text) and text[stop] in _WHITESPACE:
                     stop += 1
             if start_offset < start:
-                out.append((text[start_offset:start], None))
-            out.append((text[start:stop], token_id))
+                out.append((start_offset, start, None))
+            out.append((start, stop, token_id))
             start_offset = stop
         if start_offset != len(text):
-            out.append((text[start_offset:], None))
+            out.append((start_offset, len(text), None))
         return out
 
 
@@ -136,6 +141,23 @@ class AddedVocabulary:
                     out.extend(p for p in self._normalized.split(piece) if p[0])
                     continue
             if piece:
+                out.append((piece, token_id))
+        return out
+
+
+    def split_aligned(self, text: str, normalizer: Normalizer | None) -> list[tuple[Aligned, int | None]]:
+        """`split` with the original span of every character (for offsets)."""
+        pieces = self._raw.spans(text) if self._raw else [(0, len(text), None)]
+        out: list[tuple[Aligned, int | None]] = []
+        for start, stop, token_id in pieces:
+            piece = alignment.original(text[start:stop], start)
+            if token_id is None:
+                if normalizer is not None:
+                    piece = normalizer.align(piece)
+                if self._normalized:
+                    out.extend((piece.cut(a, b), i) for a, b, i in self._normalized.spans(piece.text) if a != b)
+                    continue
+            if piece.text:
                 out.append((piece, token_id))
         return out
 

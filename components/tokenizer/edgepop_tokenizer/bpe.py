@@ -75,30 +75,66 @@ class BPE:
         vocab = self.vocab
         if not (self.prefix or self.suffix or self.unk_id is not None or self.byte_fallback):
             return [vocab[c] for c in word if c in vocab]
-        out: list[int] = []
-        unk_pending = False
+        return [token_id for token_id, _ in self.symbol_sizes(word)]
+
+    def symbol_sizes(self, word: str) -> list[tuple[int, int]]:
+        """`symbols` as (id, size in UTF-8 bytes of what it stands for): a byte token 1,
+        an unknown token the characters it stands for, as HF's Word keeps them."""
+        vocab = self.vocab
+        out: list[tuple[int, int]] = []
+        unk_size = 0  # bytes of the unknown characters not yet emitted
         last = len(word) - 1
         for i, c in enumerate(word):
+            size = len(c.encode("utf-8"))
             s = (self.prefix if i else "") + c + (self.suffix if i == last else "")
             token_id = vocab.get(s)
             if token_id is not None:
-                if unk_pending:
-                    out.append(self.unk_id)
-                    unk_pending = False
-                out.append(token_id)
+                if unk_size:
+                    out.append((self.unk_id, unk_size))
+                    unk_size = 0
+                out.append((token_id, size))
                 continue
             if self.byte_fallback:
                 fallback = [vocab.get(f"<0x{b:02X}>") for b in s.encode("utf-8")]
                 if None not in fallback:
-                    out.extend(fallback)
+                    out.extend((token_id, 1) for token_id in fallback)
                     continue
             if self.unk_id is not None:
-                if unk_pending and not self.fuse_unk:
-                    out.append(self.unk_id)
-                unk_pending = True
-        if unk_pending:
-            out.append(self.unk_id)
+                if unk_size and not self.fuse_unk:
+                    out.append((self.unk_id, unk_size))
+                    unk_size = 0
+                unk_size += size
+        if unk_size:
+            out.append((self.unk_id, unk_size))
         return out
+
+    def tokenize_spans(self, word: str) -> list[tuple[int, int, int]]:
+        """`tokenize` as (id, start, end), the span in characters of `word`.
+
+        As in HF, a token's place is the sum of the sizes of the symbols before it (a
+        character BPE drops, having neither an entry nor an unknown token, counts for
+        nothing, which shifts what follows), and a merged token is the symbols it was
+        made of: which ones follows from their strings' lengths, since merging (a, b)
+        makes a + b minus b's prefix.
+        """
+        if self.ignore_merges and word in self.vocab:
+            return [(self.vocab[word], 0, len(word))]
+        initial = self.symbol_sizes(word)
+        char_at = [i for i, c in enumerate(word) for _ in c.encode("utf-8")]
+        tokens: list[tuple[int, int, int]] = []
+        at = position = 0
+        strip, text_of = len(self.prefix), self.id_to_token
+        for token_id in self.merge([symbol for symbol, _ in initial]):
+            start = position
+            length = len(text_of[initial[at][0]])
+            position += initial[at][1]
+            at += 1
+            while length < len(text_of[token_id]):
+                length += len(text_of[initial[at][0]]) - strip
+                position += initial[at][1]
+                at += 1
+            tokens.append((token_id, char_at[start], char_at[position - 1] + 1))
+        return tokens
 
     def tokenize(self, word: str) -> list[int]:
         """Ids of one pre-tokenized piece, given in the model's alphabet (byte-level chars for byte-level BPE)."""

@@ -99,51 +99,76 @@ def _compose_pair(first: str, second: str) -> str | None:
     return None
 
 
-def _reorder(chars: list[str]) -> None:
+Tagged = list[tuple[str, int]]
+
+
+def _reorder(items: Tagged) -> None:
     """Canonical ordering in place: stable sort of each run of non-starters by class."""
-    i, n = 0, len(chars)
+    i, n = 0, len(items)
     while i < n:
-        if chars[i] not in _RANK:
+        if items[i][0] not in _RANK:
             i += 1
             continue
         j = i + 1
-        while j < n and chars[j] in _RANK:
+        while j < n and items[j][0] in _RANK:
             j += 1
         if j - i > 1:
-            chars[i:j] = sorted(chars[i:j], key=_RANK.__getitem__)
+            items[i:j] = sorted(items[i:j], key=lambda item: _RANK[item[0]])
         i = j
 
 
-def _compose(chars: list[str]) -> str:
-    """Canonical composition of a canonically ordered decomposition (The Unicode Standard, D117)."""
-    out: list[str] = []
-    starter = -1  # index in out of the last starter, -1 before the first
-    last_rank = 0  # rank of the last character after that starter, 0 if none
-    for char in chars:
+def _compose(items: Tagged) -> Tagged:
+    """Canonical composition of a canonically ordered decomposition (The Unicode Standard,
+    D117), step for step as the crate's Recompositions, which decides the changes."""
+    out: Tagged = []
+    composee: tuple[str, int] | None = None  # the last starter, still open to composition
+    held: Tagged = []  # characters after it that did not compose, emitted after it
+    last_rank = 0  # rank of the last held character, 0 if none
+    for char, change in items:
         rank = _RANK.get(char, 0)
-        # Not blocked: right after the starter, or every character between ranks lower.
-        if starter >= 0 and (last_rank == 0 or last_rank < rank):
-            composite = _compose_pair(out[starter], char)
+        if composee is None:
+            if rank:
+                out.append((char, change))
+            else:
+                composee = (char, change)
+            continue
+        if not held or last_rank < rank:  # not blocked
+            composite = _compose_pair(composee[0], char)
             if composite is not None:
-                out[starter] = composite
+                composee = (composite, composee[1] + change - 1)
                 continue
         if rank == 0:
-            starter = len(out)
-        out.append(char)
-        last_rank = rank
-    return "".join(out)
+            out.append(composee)
+            out.extend(held)
+            held, composee, last_rank = [], (char, change), 0
+        else:
+            held.append((char, change))
+            last_rank = rank
+    if composee is not None:
+        out.append(composee)
+    out.extend(held)
+    return out
+
+
+def tagged(form: str, text: str) -> Tagged:
+    """`form` of `text` as (character, change) pairs, the changes as HF's alignment crate
+    gives them: 0 for a character's first after decomposition, 1 for the rest, composing
+    sums them minus one (see alignment.transform)."""
+    if form not in FORMS:
+        raise ValueError(f"invalid normalization form {form!r}")
+    table = _COMPATIBILITY if form in ("NFKC", "NFKD") else _CANONICAL
+    items: Tagged = []
+    for char in text:
+        decomposed = _decomposition(char, table)
+        items.append((decomposed[0], 0))
+        items.extend((c, 1) for c in decomposed[1:])
+    _reorder(items)
+    return _compose(items) if form in ("NFC", "NFKC") else items
 
 
 def normalize_pure(form: str, text: str) -> str:
     """`form` of `text` by the algorithm over the probed tables alone; what HF gives, slowly."""
-    if form not in FORMS:
-        raise ValueError(f"invalid normalization form {form!r}")
-    table = _COMPATIBILITY if form in ("NFKC", "NFKD") else _CANONICAL
-    chars: list[str] = []
-    for char in text:
-        chars.extend(_decomposition(char, table))
-    _reorder(chars)
-    return _compose(chars) if form in ("NFC", "NFKC") else "".join(chars)
+    return "".join(char for char, _ in tagged(form, text))
 
 
 _SECONDS = frozenset(pair[1] for pair in _COMPOSE) | _VOWELS | _TRAILS

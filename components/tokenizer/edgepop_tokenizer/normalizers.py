@@ -1,8 +1,10 @@
 """Normalizers: text -> text before added tokens of the `normalized` kind and pre-tokenization.
 
-A normalizer here is a plain function; None stands for "no normalizer" so that the
-encoder can skip the call and know the text is left as it is. Character classes come
-from char_classes (HF's Rust tables), Unicode forms from normalization (HF's tables).
+A normalizer is two functions: `normalize`, text to text, the fast way ids are made,
+and `align`, the same on an alignment.Aligned text, which also says where each new
+character comes from (for offsets). None stands for "no normalizer" so that the encoder
+can skip the call and know the text is left as it is. Character classes come from
+char_classes (HF's Rust tables), Unicode forms from normalization (HF's tables).
 """
 
 from __future__ import annotations
@@ -10,15 +12,37 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from . import char_classes, normalization, precompiled, regex
+from typing import NamedTuple
+
+from . import alignment, char_classes, normalization, precompiled, regex
+from .alignment import Aligned
 from .errors import UnsupportedTokenizer, build
 
-Normalizer = Callable[[str], str]
+
+class Normalizer(NamedTuple):
+    normalize: Callable[[str], str]
+    align: Callable[[Aligned], Aligned]
+
+    def __call__(self, text: str) -> str:
+        return self.normalize(text)
+
+
+def per_character(normalize: Callable[[str], str]) -> Normalizer:
+    """A normalizer that maps each character on its own: `normalize` of the text is
+    `normalize` of each character, joined (see alignment.per_character)."""
+    return Normalizer(normalize, lambda source: alignment.per_character(source, normalize))
+
+
+def unicode_form(form: str, source: Aligned) -> Aligned:
+    """`form` of an aligned text, the spans moved as HF's alignment crate moves them."""
+    if source.text.isascii():  # every form leaves ASCII as it is
+        return source
+    return alignment.transform(source, normalization.tagged(form, source.text))
 
 
 def _unicode_form(form: str) -> Callable[[dict, str], Normalizer]:
     def build(config: dict, path: str) -> Normalizer:
-        return lambda text: normalization.normalize(form, text)
+        return Normalizer(lambda text: normalization.normalize(form, text), lambda source: unicode_form(form, source))
 
     return build
 
@@ -38,37 +62,58 @@ def _string(config: dict, key: str, path: str) -> str:
 
 
 def _lowercase(config: dict, path: str) -> Normalizer:
-    return char_classes.lowercase
+    return per_character(char_classes.lowercase)
 
 
 def _strip(config: dict, path: str) -> Normalizer:
     """Whitespace (char::is_whitespace) off the left and/or right end."""
     left, right = _bool(config, "strip_left", path, True), _bool(config, "strip_right", path, True)
     whitespace = char_classes.chars("whitespace")
-    if left and right:
-        return lambda text: text.strip(whitespace)
-    if left:
-        return lambda text: text.lstrip(whitespace)
-    if right:
-        return lambda text: text.rstrip(whitespace)
-    return lambda text: text
+
+    def normalize(text: str) -> str:
+        if left:
+            text = text.lstrip(whitespace)
+        return text.rstrip(whitespace) if right else text
+
+    def align(source: Aligned) -> Aligned:
+        kept = normalize(source.text)
+        start = len(source.text) - len(source.text.lstrip(whitespace)) if left else 0
+        return source.cut(start, start + len(kept))
+
+    return Normalizer(normalize, align)
 
 
 def _strip_accents(config: dict, path: str) -> Normalizer:
     """Every combining mark removed (Mn, Mc and Me, none of them ASCII), without decomposing first."""
     marks = char_classes.pattern("combining_mark")
-    return lambda text: text if text.isascii() else marks.replace(text, "")
+    return per_character(lambda text: text if text.isascii() else marks.replace(text, ""))
 
 
 def _replace(config: dict, path: str) -> Normalizer:
     pattern = regex.from_json(config.get("pattern"), f"{path}.pattern", nullable=False)
     content = _string(config, "content", path)
-    return lambda text: pattern.replace(text, content)
+
+    def align(source: Aligned) -> Aligned:
+        """Each match becomes `content`, all of it with the span of the match's last character."""
+        chars: list[str] = []
+        spans: list[alignment.Span] = []
+        done = 0
+        for start, end in pattern.spans(source.text):
+            chars.append(source.text[done:start])
+            spans.extend(source.spans[done:start])
+            chars.append(content)
+            spans.extend([source.spans[end - 1]] * len(content))
+            done = end
+        chars.append(source.text[done:])
+        spans.extend(source.spans[done:])
+        return Aligned("".join(chars), spans, source.origin)
+
+    return Normalizer(lambda text: pattern.replace(text, content), align)
 
 
 def _prepend(config: dict, path: str) -> Normalizer:
     prepend = _string(config, "prepend", path)
-    return lambda text: prepend + text if text else text
+    return Normalizer(lambda text: prepend + text if text else text, lambda source: source.prepend(prepend))
 
 
 def _bert(config: dict, path: str) -> Normalizer:
@@ -97,11 +142,21 @@ def _bert(config: dict, path: str) -> Normalizer:
             text = marks.replace(normalization.normalize("NFD", text), "")
         return char_classes.lowercase(text) if lowercase else text
 
-    return normalize
+    def align(source: Aligned) -> Aligned:
+        if clean_text:
+            source = alignment.per_character(source, lambda char: control.replace(char, "").translate(to_space))
+        if chinese:
+            source = alignment.per_character(source, lambda char: ideographs.sub(r" \1 ", char))
+        if strip_accents:
+            source = alignment.per_character(unicode_form("NFD", source), lambda char: marks.replace(char, ""))
+        return alignment.per_character(source, char_classes.lowercase) if lowercase else source
+
+    return Normalizer(normalize, align)
 
 
 def _precompiled(config: dict, path: str) -> Normalizer:
-    return precompiled.from_json(config, path)
+    charsmap = precompiled.from_json(config, path)
+    return Normalizer(charsmap, charsmap.align)
 
 
 def _sequence(config: dict, path: str) -> Normalizer | None:
@@ -114,12 +169,17 @@ def _sequence(config: dict, path: str) -> Normalizer | None:
     if len(steps) == 1:
         return steps[0]
 
-    def sequence(text: str) -> str:
+    def normalize(text: str) -> str:
         for step in steps:
-            text = step(text)
+            text = step.normalize(text)
         return text
 
-    return sequence
+    def align(source: Aligned) -> Aligned:
+        for step in steps:
+            source = step.align(source)
+        return source
+
+    return Normalizer(normalize, align)
 
 
 _BUILDERS: dict[str, Callable[[dict, str], Normalizer | None]] = {

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from . import char_classes, onig, regex
 from .byte_level import GPT2_PATTERN
+from .alignment import Aligned
 from .errors import UnsupportedTokenizer, build
 from .onig import Alt, Chars, Repeat, complement, normalize_ranges
 from .regex import Pattern
@@ -26,8 +27,9 @@ from .regex import Pattern
 BEHAVIORS = ("Removed", "Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous")
 
 
-def _apply_behavior(text: str, spans: list[tuple[int, int]], invert: bool, behavior: str) -> list[str]:
-    """HF's NormalizedString::split: matches and the gaps between them, merged per behavior."""
+def _apply_behavior(length: int, spans: list[tuple[int, int]], invert: bool, behavior: str) -> list[tuple[int, int]]:
+    """HF's NormalizedString::split of a text of `length` characters: the spans of the
+    matches and the gaps between them, merged per behavior, empty ones dropped."""
     parts: list[tuple[int, int, bool]] = []  # (start, end, is_match), covering the text
     prev = 0
     for start, end in spans:
@@ -35,8 +37,8 @@ def _apply_behavior(text: str, spans: list[tuple[int, int]], invert: bool, behav
             parts.append((prev, start, invert))
         parts.append((start, end, not invert))
         prev = end
-    if prev != len(text):
-        parts.append((prev, len(text), invert))
+    if prev != length:
+        parts.append((prev, length, invert))
 
     pieces: list[list[int]] = []  # [start, end] of the kept parts
     if behavior == "Isolated":
@@ -68,7 +70,7 @@ def _apply_behavior(text: str, spans: list[tuple[int, int]], invert: bool, behav
                 pieces.append([s, e])
             previous = is_match
         pieces.reverse()
-    return [text[s:e] for s, e in pieces if s != e]
+    return [(s, e) for s, e in pieces if s != e]
 
 
 class Split:
@@ -90,12 +92,18 @@ class Split:
             if self.pattern.tiles_everything:
                 return self.pattern.findall(text)  # no text between matches: findall is enough
             return self.pattern.isolate(text)
-        return _apply_behavior(text, self.pattern.spans(text), self.invert, self.behavior)
+        return [text[s:e] for s, e in self._spans(text)]
+
+    def _spans(self, text: str) -> list[tuple[int, int]]:
+        return _apply_behavior(len(text), self.pattern.spans(text), self.invert, self.behavior)
 
     def split_all(self, pieces: list[str]) -> list[str]:
         if len(pieces) == 1:
             return self.split(pieces[0])
         return [p for piece in pieces for p in self.split(piece)]
+
+    def align_all(self, pieces: list[Aligned]) -> list[Aligned]:
+        return [piece.cut(s, e) for piece in pieces for s, e in self._spans(piece.text)]
 
 
 class ByteLevel:
@@ -115,6 +123,11 @@ class ByteLevel:
             pieces = [p if p.startswith(" ") else " " + p for p in pieces]
         return self._split.split_all(pieces) if self._split else pieces
 
+    def align_all(self, pieces: list[Aligned]) -> list[Aligned]:
+        if self.add_prefix_space:
+            pieces = [p if p.text.startswith(" ") else p.prepend(" ") for p in pieces]
+        return self._split.align_all(pieces) if self._split else pieces
+
 
 class Metaspace:
     """Spaces become the replacement character (`▁`), which is prepended to each piece
@@ -126,7 +139,10 @@ class Metaspace:
         self.replacement = replacement
         self.scheme = scheme
         self.lossless = False
-        self._split = re.compile(f"{re.escape(replacement)}?[^{re.escape(replacement)}]+|{re.escape(replacement)}").findall if split else None
+        self._words = re.compile(f"{re.escape(replacement)}?[^{re.escape(replacement)}]+|{re.escape(replacement)}") if split else None
+
+    def _prepends(self, piece: str, first: bool) -> bool:
+        return (self.scheme == "always" or (first and self.scheme == "first")) and not piece.startswith(self.replacement)
 
     def split_all(self, pieces: list[str], at_start: bool = False) -> list[str]:
         replacement = self.replacement
@@ -135,12 +151,28 @@ class Metaspace:
             if not piece:
                 continue
             piece = piece.replace(" ", replacement)
-            if (self.scheme == "always" or (at_start and i == 0 and self.scheme == "first")) and not piece.startswith(replacement):
+            if self._prepends(piece, at_start and i == 0):
                 piece = replacement + piece
-            if self._split is None:
+            if self._words is None:
                 out.append(piece)
             else:
-                out.extend(self._split(piece))
+                out.extend(self._words.findall(piece))
+        return out
+
+    def align_all(self, pieces: list[Aligned], at_start: bool = False) -> list[Aligned]:
+        """`split_all` on aligned pieces: each `▁` keeps its space's span, a prepended one
+        takes the span of the piece's first character."""
+        out = []
+        for i, piece in enumerate(pieces):
+            if not piece.text:
+                continue
+            piece = piece._replace(text=piece.text.replace(" ", self.replacement))
+            if self._prepends(piece.text, at_start and i == 0):
+                piece = piece.prepend(self.replacement)
+            if self._words is None:
+                out.append(piece)
+            else:
+                out.extend(piece.cut(*m.span()) for m in self._words.finditer(piece.text))
         return out
 
 
@@ -155,6 +187,9 @@ class UnicodeScripts:
         self._starts, self._classes = char_classes.script_table()
 
     def split(self, text: str) -> list[str]:
+        return [text[a:b] for a, b in self._spans(text)]
+
+    def _spans(self, text: str) -> list[tuple[int, int]]:
         starts, classes, any_script = self._starts, self._classes, char_classes.ANY_SCRIPT
         bounds = []
         last = None
@@ -165,10 +200,13 @@ class UnicodeScripts:
                     bounds.append(i)
                 last = found
         bounds.append(len(text))
-        return [text[a:b] for a, b in zip(bounds, bounds[1:])]
+        return list(zip(bounds, bounds[1:]))
 
     def split_all(self, pieces: list[str]) -> list[str]:
         return [p for piece in pieces for p in self.split(piece)]
+
+    def align_all(self, pieces: list[Aligned]) -> list[Aligned]:
+        return [piece.cut(a, b) for piece in pieces for a, b in self._spans(piece.text)]
 
 
 class PreTokenizer:
@@ -196,6 +234,13 @@ class PreTokenizer:
         pieces = [text]
         for step in self.steps:
             pieces = step.split_all(pieces, True) if isinstance(step, Metaspace) else step.split_all(pieces)
+        return pieces
+
+    def align(self, piece: Aligned, at_start: bool = False) -> list[Aligned]:
+        """The pieces of an aligned segment, with their spans (for offsets)."""
+        pieces = [piece]
+        for step in self.steps:
+            pieces = step.align_all(pieces, at_start) if isinstance(step, Metaspace) else step.align_all(pieces)
         return pieces
 
 

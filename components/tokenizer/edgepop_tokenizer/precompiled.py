@@ -18,8 +18,10 @@ from __future__ import annotations
 import base64
 import binascii
 import struct
+from collections.abc import Iterator
 
-from . import graphemes
+from . import alignment, graphemes
+from .alignment import Aligned
 from .errors import UnsupportedTokenizer
 
 # Unit layout: label in bits 0-7, has-leaf in bit 8, offset in bits 10-30 (shifted by 8
@@ -82,15 +84,21 @@ class Precompiled:
         self._single = {ord(key): value for key, value in self._keys.items() if len(key) == 1}
         self._longest = max(map(len, self._keys), default=0)
 
-    def _cluster(self, cluster: str) -> str:
-        """One grapheme cluster of several characters, as HF transforms it."""
+    def _whole(self, cluster: str) -> str | None:
+        """What HF replaces a whole cluster with: under 6 bytes, the replacement of its
+        shortest prefix among the keys (the rest of the cluster is dropped)."""
         if len(cluster.encode("utf-8")) < 6:
             keys = self._keys
             for end in range(1, min(len(cluster), self._longest) + 1):
                 found = keys.get(cluster[:end])
                 if found is not None:
                     return found
-        return cluster.translate(self._single)
+        return None
+
+    def _cluster(self, cluster: str) -> str:
+        """One grapheme cluster of several characters, as HF transforms it."""
+        found = self._whole(cluster)
+        return cluster.translate(self._single) if found is None else found
 
     def __call__(self, text: str) -> str:
         single = self._single
@@ -104,6 +112,49 @@ class Precompiled:
             done = end
         out.append(text[done:].translate(single))
         return "".join(out)
+
+
+    def align(self, source: Aligned) -> Aligned:
+        """The same on an aligned text, with the (character, change) pairs HF's normalizer builds."""
+        changes: list[tuple[str, int]] = []
+        modified = False
+        for cluster in _every_cluster(source.text):
+            found = self._whole(cluster)
+            if found is not None:
+                _replace(changes, cluster, found)
+                modified = True
+                continue
+            for char in cluster:
+                found = self._single.get(ord(char))
+                if found is None:
+                    changes.append((char, 0))
+                else:
+                    _replace(changes, char, found)
+                    modified = True
+        return alignment.transform(source, changes) if modified else source
+
+
+def _every_cluster(text: str) -> Iterator[str]:
+    done = 0
+    for region in graphemes.regions(text):
+        start, end = region.span()
+        yield from text[done:start]
+        yield from graphemes.clusters(region.group())
+        done = end
+    yield from text[done:]
+
+
+def _replace(changes: list[tuple[str, int]], old: str, new: str) -> None:
+    """HF's `replace` in normalizers/precompiled.rs: `old` becomes `new`, the extra new
+    characters inserted, or the missing ones removed after the last change so far (which
+    at the very start is none: HF then loses track, and so does this, on purpose)."""
+    diff = len(new) - len(old)
+    changes.extend((char, 0) for char in new)
+    if diff > 0:
+        changes[len(changes) - diff :] = [(char, 1) for char, _ in changes[len(changes) - diff :]]
+    elif diff < 0 and changes:
+        char, change = changes[-1]
+        changes[-1] = (char, change + diff)
 
 
 def from_json(config: dict, path: str = "normalizer") -> Precompiled:

@@ -25,8 +25,10 @@ import re
 from collections.abc import Sequence
 from itertools import islice
 
-from . import added_vocabulary, byte_level, decoders, models, normalizers, packed_ids, post_processors, pre_tokenizers, serde_floats
+from . import added_vocabulary, alignment, byte_level, decoders, models, normalizers, packed_ids, post_processors, pre_tokenizers, serde_floats
+from .alignment import Aligned
 from .errors import UnknownTokenId, UnsupportedTokenizer
+from .post_processors import Token
 
 # Pieces longer than this are tokenized every time (HF's BPE cache has the same bound,
 # in bytes): long runs without whitespace are rare and would only bloat the cache.
@@ -90,6 +92,7 @@ class Tokenizer:
 
         self._frames = {add: self._frame(add) for add in (True, False)}
         self._cache: dict[str, str] = {}
+        self._span_cache: dict[str, list[tuple[int, int, int]]] = {}
         self._cache_limit = RUNTIME_CACHE_ENTRIES
 
     @classmethod
@@ -240,6 +243,49 @@ class Tokenizer:
     def count(self, text: str, add_special_tokens: bool = True) -> int:
         """len(encode(text, add_special_tokens)), without building the list."""
         return packed_ids.count(self.encode_packed(text, add_special_tokens))
+
+    # ---- offsets ----------------------------------------------------------------------
+
+    def encode_with_offsets(self, text: str, add_special_tokens: bool = True) -> tuple[list[int], list[tuple[int, int]]]:
+        """HF's `encode(text, add_special_tokens=...)`: its `ids` and its `offsets`, the span
+        of the text (in characters) each token comes from, (0, 0) for special tokens.
+
+        The text goes through the same stages as in `encode`, each keeping the original
+        span of every character (alignment); the word cache is not used.
+        """
+        tokens: list[Token] = []
+        for n, (segment, token_id) in enumerate(self._added.split_aligned(text, self._normalizer)):
+            if token_id is not None:
+                tokens.append(Token(token_id, *segment.span(0, len(segment.text)), segment.text))
+                continue
+            for piece in self._pre_tokenizer.align(segment, at_start=self._positional and n == 0):
+                tokens.extend(self._piece_tokens(piece))
+        if not text.isascii():
+            spans = alignment.char_offsets([(t.start, t.end) for t in tokens], text)
+            tokens = [t._replace(start=s, end=e) for t, (s, e) in zip(tokens, spans)]
+        tokens = self._post.with_offsets(tokens, add_special_tokens)
+        return [t.id for t in tokens], [(t.start, t.end) for t in tokens]
+
+    def _piece_tokens(self, piece: Aligned) -> list[Token]:
+        """The model's tokens of one aligned piece, with their original spans."""
+        text_of = self._model.id_to_token
+        if not self._pre_tokenizer.byte_level:
+            return [Token(i, *piece.span(s, e), text_of[i]) for i, s, e in self._model_spans(piece.text)]
+        # The model sees one character per byte; byte k belongs to the piece's character char_of[k].
+        spans = self._model_spans(byte_level.to_byte_level(piece.text))
+        if piece.text.isascii():
+            return [Token(i, *piece.span(s, e), text_of[i]) for i, s, e in spans]
+        char_of = [i for i, c in enumerate(piece.text) for _ in c.encode("utf-8")]
+        return [Token(i, piece.spans[char_of[s]][0], piece.spans[char_of[e - 1]][1], text_of[i]) for i, s, e in spans]
+
+    def _model_spans(self, word: str) -> list[tuple[int, int, int]]:
+        """The model's (id, start, end) for one input, through a cache of its own (as the word cache)."""
+        found = self._span_cache.get(word)
+        if found is None:
+            found = self._model.tokenize_spans(word)
+            if len(word) <= MAX_CACHED_PIECE and len(self._span_cache) < RUNTIME_CACHE_ENTRIES:
+                self._span_cache[word] = found
+        return found
 
     # ---- decoding ---------------------------------------------------------------------
 

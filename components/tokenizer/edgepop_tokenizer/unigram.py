@@ -85,22 +85,33 @@ class Unigram:
         pieces.reverse()
         return pieces
 
+    def _piece_ids(self, piece: str) -> list[int]:
+        """The ids of one piece of the best path: its entry, its bytes' `<0xNN>` tokens
+        with `byte_fallback`, or the unknown token."""
+        vocab = self.vocab
+        found = vocab.get(piece)
+        if found is None:
+            if self.byte_fallback:
+                spelled = [vocab.get(f"<0x{b:02X}>") for b in piece.encode("utf-8")]
+                if None not in spelled:
+                    return spelled
+            found = self.unk_id
+        return [found]
+
     def tokenize(self, text: str) -> list[int]:
         if not text:
             return []
-        vocab = self.vocab
-        ids: list[int] = []
-        for piece in self._best_path(text):
-            found = vocab.get(piece)
-            if found is None:
-                if self.byte_fallback:
-                    spelled = [vocab.get(f"<0x{b:02X}>") for b in piece.encode("utf-8")]
-                    if None not in spelled:
-                        ids.extend(spelled)
-                        continue
-                found = self.unk_id
-            ids.append(found)
-        return ids
+        return [token_id for piece in self._best_path(text) for token_id in self._piece_ids(piece)]
+
+    def tokenize_spans(self, text: str) -> list[tuple[int, int, int]]:
+        """(id, start, end) per token, in characters of `text`; byte tokens span their whole piece, as in HF."""
+        tokens: list[tuple[int, int, int]] = []
+        start = 0
+        for piece in self._best_path(text) if text else []:
+            end = start + len(piece)
+            tokens.extend((token_id, start, end) for token_id in self._piece_ids(piece))
+            start = end
+        return tokens
 
 
 def from_json(config: dict, path: str = "model") -> Unigram:

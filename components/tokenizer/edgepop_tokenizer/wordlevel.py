@@ -19,6 +19,10 @@ class WordLevel:
         found = self.vocab.get(word)
         return [self.unk_id if found is None else found]
 
+    def tokenize_spans(self, word: str) -> list[tuple[int, int, int]]:
+        """(id, start, end) per token: the one token spans the word."""
+        return [(self.tokenize(word)[0], 0, len(word))]
+
 
 def from_json(config: dict, path: str = "model") -> WordLevel:
     vocab = read_vocab(config, path)

@@ -27,11 +27,16 @@ class WordPiece:
         self._next_span = longest - len(prefix)
 
     def tokenize(self, word: str) -> list[int]:
-        if len(word) > self.max_chars:
-            return [self.unk_id]
+        return [token_id for token_id, _, _ in self.tokenize_spans(word)]
+
+    def tokenize_spans(self, word: str) -> list[tuple[int, int, int]]:
+        """(id, start, end) per token, the span in characters of `word`."""
+        n = len(word)
+        if n > self.max_chars:
+            return [(self.unk_id, 0, n)]
         get, prefix = self.vocab.get, self.prefix
-        ids: list[int] = []
-        start, n = 0, len(word)
+        tokens: list[tuple[int, int, int]] = []
+        start = 0
         while start < n:
             end = min(n, start + (self._next_span if start else self._first_span))
             while end > start:
@@ -40,10 +45,10 @@ class WordPiece:
                     break
                 end -= 1
             else:
-                return [self.unk_id]
-            ids.append(found)
+                return [(self.unk_id, 0, n)]
+            tokens.append((found, start, end))
             start = end
-        return ids
+        return tokens
 
 
 def from_json(config: dict, path: str = "model") -> WordPiece:
