@@ -123,7 +123,7 @@ class Capabilities:
         with root.add_instance(PACKAGE.format("chunks")) as chunks:
             define(chunks, "get", self.kb.chunks)
         with root.add_instance(TOKENIZER_INTERFACE) as tokenizer:
-            for function in ("describe", "encode", "encode-batch", "count", "decode"):
+            for function in ("describe", "encode", "encode-with-offsets", "encode-batch", "count", "decode"):
                 define(tokenizer, function, _forward_to_tokenizer(function))
         return linker
 

@@ -15,39 +15,58 @@ where HF's bookkeeping is odd, is what makes the offsets exact.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
 
 Span = tuple[int, int]
 
 
-class Aligned(NamedTuple):
+class Aligned:
     """A text and, per character, its span in the original text.
 
-    `origin` is where in the original the segment being normalized starts: HF aligns a
-    character inserted at its very start with the empty span there.
+    While a text is a stretch of the original as it was, its spans are only implied
+    (`start` + i for character i) and never built: most tokenizers change nothing before
+    the model, and offsets then cost little more than ids. Once a stage changes the text,
+    the spans are a list, and `start` stays where the segment being normalized begins:
+    HF aligns a character inserted at its very start with the empty span there.
     """
 
-    text: str
-    spans: list[Span]
-    origin: int = 0
+    __slots__ = ("text", "_spans", "start")
+
+    def __init__(self, text: str, spans: list[Span] | None = None, start: int = 0) -> None:
+        self.text = text
+        self._spans = spans
+        self.start = start
+
+    @property
+    def spans(self) -> list[Span]:
+        if self._spans is None:
+            return [(i, i + 1) for i in range(self.start, self.start + len(self.text))]
+        return self._spans
 
     def cut(self, start: int, end: int) -> Aligned:
-        return Aligned(self.text[start:end], self.spans[start:end], self.origin)
+        if self._spans is None:
+            return Aligned(self.text[start:end], None, self.start + start)
+        return Aligned(self.text[start:end], self._spans[start:end], self.start)
 
     def span(self, start: int, end: int) -> Span:
         """The original span of characters start..end (HF: first one's start, last one's end)."""
-        return self.spans[start][0], self.spans[end - 1][1]
+        if self._spans is None:
+            return self.start + start, self.start + end
+        return self._spans[start][0], self._spans[end - 1][1]
+
+    def with_text(self, text: str) -> Aligned:
+        """Another text of the same length, character for character in the same places."""
+        return Aligned(text, self._spans, self.start)
 
     def prepend(self, prefix: str) -> Aligned:
         """`prefix` before the text, aligned with its first character (HF's prepend)."""
         if not self.text:
             return self
-        return Aligned(prefix + self.text, [self.spans[0]] * len(prefix) + self.spans, self.origin)
+        return Aligned(prefix + self.text, [self.span(0, 1)] * len(prefix) + self.spans, self.start)
 
 
 def original(text: str, start: int = 0) -> Aligned:
     """Text that is its own original, starting at character `start` of the whole."""
-    return Aligned(text, [(i, i + 1) for i in range(start, start + len(text))], start)
+    return Aligned(text, None, start)
 
 
 def transform(source: Aligned, changes: Iterable[tuple[str, int]], removed_first: int = 0) -> Aligned:
@@ -55,7 +74,7 @@ def transform(source: Aligned, changes: Iterable[tuple[str, int]], removed_first
 
     change 0: the character replaces the next one of `source`; -n: it also removes the n
     after that; 1: it is inserted, with the span of the source character before it (the
-    empty span at `origin` at the very start). The first `removed_first` source
+    empty span at `start` at the very start). The first `removed_first` source
     characters are dropped.
     """
     spans = source.spans
@@ -64,12 +83,12 @@ def transform(source: Aligned, changes: Iterable[tuple[str, int]], removed_first
     out: list[Span] = []
     for char, change in changes:
         if change > 0:
-            out.append(spans[at - 1] if at else (source.origin, source.origin))
+            out.append(spans[at - 1] if at else (source.start, source.start))
         else:
             out.append(spans[at])
             at += 1 - change
         chars.append(char)
-    return Aligned("".join(chars), out, source.origin)
+    return Aligned("".join(chars), out, source.start)
 
 
 def per_character(source: Aligned, step: Callable[[str], str]) -> Aligned:
@@ -77,17 +96,14 @@ def per_character(source: Aligned, step: Callable[[str], str]) -> Aligned:
     what a character becomes takes its span, as HF's transforms of such steps give."""
     becomes = {char: step(char) for char in set(source.text)}
     if all(len(new) == 1 for new in becomes.values()):
-        return Aligned(source.text.translate({ord(c): new for c, new in becomes.items()}), source.spans, source.origin)
+        return source.with_text(source.text.translate({ord(c): new for c, new in becomes.items()}))
     out: list[Span] = []
     for char, span in zip(source.text, source.spans):
         out.extend([span] * len(becomes[char]))
-    return Aligned("".join(map(becomes.__getitem__, source.text)), out, source.origin)
+    return Aligned("".join(map(becomes.__getitem__, source.text)), out, source.start)
 
 
-def char_offsets(spans: list[Span], text: str) -> list[Span]:
-    """The spans as HF's Python API reports them: in characters, except that a span starting
-    at the end of the text stays in bytes (HF's byte-to-char map has no entry there)."""
-    n = len(text)
-    if text.isascii():
-        return spans
-    return [(s, e) if s < n else (len(text[:s].encode("utf-8")), len(text[:e].encode("utf-8"))) for s, e in spans]
+def bytes_at_end(start: int, end: int, text: str) -> dict[str, int]:
+    """A span that starts at the end of `text`, as HF's Python API reports it: its
+    byte-to-character map has no entry there, so the span stays in UTF-8 bytes."""
+    return {"start": len(text[:start].encode("utf-8")), "end": len(text[:end].encode("utf-8"))}

@@ -97,16 +97,16 @@ def _replace(config: dict, path: str) -> Normalizer:
         """Each match becomes `content`, all of it with the span of the match's last character."""
         chars: list[str] = []
         spans: list[alignment.Span] = []
-        done = 0
+        done, before = 0, source.spans
         for start, end in pattern.spans(source.text):
             chars.append(source.text[done:start])
-            spans.extend(source.spans[done:start])
+            spans.extend(before[done:start])
             chars.append(content)
-            spans.extend([source.spans[end - 1]] * len(content))
+            spans.extend([before[end - 1]] * len(content))
             done = end
         chars.append(source.text[done:])
-        spans.extend(source.spans[done:])
-        return Aligned("".join(chars), spans, source.origin)
+        spans.extend(before[done:])
+        return Aligned("".join(chars), spans, source.start)
 
     return Normalizer(lambda text: pattern.replace(text, content), align)
 

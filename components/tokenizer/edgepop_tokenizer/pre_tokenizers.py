@@ -166,7 +166,7 @@ class Metaspace:
         for i, piece in enumerate(pieces):
             if not piece.text:
                 continue
-            piece = piece._replace(text=piece.text.replace(" ", self.replacement))
+            piece = piece.with_text(piece.text.replace(" ", self.replacement))
             if self._prepends(piece.text, at_start and i == 0):
                 piece = piece.prepend(self.replacement)
             if self._words is None:

@@ -251,7 +251,7 @@ class Tokenizer:
         of the text (in characters) each token comes from, (0, 0) for special tokens.
 
         The text goes through the same stages as in `encode`, each keeping the original
-        span of every character (alignment); the word cache is not used.
+        span of every character (alignment), and the model's spans have a cache of their own.
         """
         tokens: list[Token] = []
         for n, (segment, token_id) in enumerate(self._added.split_aligned(text, self._normalizer)):
@@ -259,10 +259,17 @@ class Tokenizer:
                 tokens.append(Token(token_id, *segment.span(0, len(segment.text)), segment.text))
                 continue
             for piece in self._pre_tokenizer.align(segment, at_start=self._positional and n == 0):
-                tokens.extend(self._piece_tokens(piece))
-        if not text.isascii():
-            spans = alignment.char_offsets([(t.start, t.end) for t in tokens], text)
-            tokens = [t._replace(start=s, end=e) for t, (s, e) in zip(tokens, spans)]
+                # Cut into words as `encode` does, unless a character can be dropped (no
+                # unknown token): HF's offsets after it shift, within the whole piece.
+                if self._words is None or self._model.unk_id is None:
+                    tokens.extend(self._piece_tokens(piece))
+                    continue
+                bounds = [0, *(m.start() for m in self._words.finditer(piece.text)), len(piece.text)]
+                for start, end in zip(bounds, bounds[1:]):
+                    tokens.extend(self._piece_tokens(piece.cut(start, end)))
+        end_of_text = len(text)
+        if not text.isascii() and any(t.start >= end_of_text for t in tokens):
+            tokens = [t if t.start < end_of_text else t._replace(**alignment.bytes_at_end(t.start, t.end, text)) for t in tokens]
         tokens = self._post.with_offsets(tokens, add_special_tokens)
         return [t.id for t in tokens], [(t.start, t.end) for t in tokens]
 
@@ -276,7 +283,7 @@ class Tokenizer:
         if piece.text.isascii():
             return [Token(i, *piece.span(s, e), text_of[i]) for i, s, e in spans]
         char_of = [i for i, c in enumerate(piece.text) for _ in c.encode("utf-8")]
-        return [Token(i, piece.spans[char_of[s]][0], piece.spans[char_of[e - 1]][1], text_of[i]) for i, s, e in spans]
+        return [Token(i, *piece.span(char_of[s], char_of[e - 1] + 1), text_of[i]) for i, s, e in spans]
 
     def _model_spans(self, word: str) -> list[tuple[int, int, int]]:
         """The model's (id, start, end) for one input, through a cache of its own (as the word cache)."""
