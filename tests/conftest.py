@@ -1,4 +1,4 @@
-"""Shared fixtures: the real corpora, read once per session."""
+"""Shared fixtures: the real corpora, read once per session, and a runtime per module."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pytest
 
 import support  # noqa: F401  (sets EDGEPOP_CACHE_DIR before any runtime starts)
 from edgepop import corpora
+from edgepop.runtime import Runtime
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +17,11 @@ def code_corpus() -> list[corpora.Document]:
 @pytest.fixture(scope="session")
 def multilingual_corpus() -> dict[str, str]:
     return corpora.multilingual_corpus()
+
+
+@pytest.fixture(scope="module")
+def runtime() -> Runtime:
+    """A host runtime for a module's components, closed (its components unloaded) after it."""
+    rt = Runtime()
+    yield rt
+    rt.close()

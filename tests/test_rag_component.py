@@ -39,13 +39,6 @@ def kb(tmp_path_factory, embedder) -> KnowledgeBase:
 
 
 @pytest.fixture(scope="module")
-def runtime() -> Runtime:
-    runtime = Runtime()
-    yield runtime
-    runtime.close()
-
-
-@pytest.fixture(scope="module")
 def rag(runtime, embedder, kb) -> RagComponent:
     path = COMPONENTS_DIR / "rag.wasm"
     if not path.exists():

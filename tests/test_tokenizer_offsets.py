@@ -89,13 +89,6 @@ def test_offsets_index_the_text() -> None:
     assert ids == ours.encode(text)
 
 
-@pytest.fixture(scope="module")
-def runtime() -> Runtime:
-    rt = Runtime()
-    yield rt
-    rt.close()
-
-
 @cache
 def _session(runtime: Runtime, name: str) -> TokenizerSession:
     return TokenizerComponent(runtime.load(component_path(name))).session()
