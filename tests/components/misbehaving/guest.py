@@ -9,7 +9,7 @@ import sys
 
 from edgepop_tokenizer import packed_ids
 from wit_world import exports
-from wit_world.exports.tokenizer import TokenizerInfo
+from wit_world.exports.tokenizer import Encoding, TokenizerInfo
 
 INFO = TokenizerInfo(
     model_name="misbehaving",
@@ -42,6 +42,12 @@ class Tokenizer(exports.Tokenizer):
         if text.startswith("ids:"):
             return packed_ids.pack(range(int(text[4:])))
         return packed_ids.pack(list(text.encode("utf-8")))
+
+    def encode_with_offsets(self, text, add_special_tokens):
+        ids = self.encode(text, add_special_tokens)
+        # One id per UTF-8 byte, each spanning its character.
+        spans = [bound for i, char in enumerate(text) for _ in char.encode("utf-8") for bound in (i, i + 1)]
+        return Encoding(ids=ids, offsets=packed_ids.pack(spans))
 
     def encode_batch(self, texts, add_special_tokens):
         return [self.encode(text, add_special_tokens) for text in texts]
