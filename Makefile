@@ -14,7 +14,7 @@ FAMILY_MODELS := all-minilm-l6-v2 llama-2 gemma-3 xlm-r-static sentencepiece-tes
 COMPONENTS := $(MODELS:%=build/components/%.wasm)
 GUEST_SRC  := $(wildcard components/tokenizer/*.py components/tokenizer/edgepop_tokenizer/*.py wit/tokenizer.wit wit/worlds.wit)
 RAG_SRC    := $(wildcard components/rag/*.py components/rag/edgepop_rag/*.py wit/*.wit)
-BUILD_SRC  := host/build.py
+BUILD_SRC  := host/build.py host/charsmap.py
 
 .PHONY: all venv fixtures build run test bench clean
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import sys
 from dataclasses import dataclass
 from functools import cache
 
@@ -30,13 +29,11 @@ from tokenizers import pre_tokenizers as hf_pre_tokenizers
 from tokenizers import processors as hf_processors
 from tokenizers import trainers as hf_trainers
 
-from support import ROOT, tokenizer_json
+from support import tokenizer_json
 from strategies import fuzz_text
+from edgepop import charsmap, corpora
+from edgepop.build import reachable_charsmap
 from edgepop_tokenizer import Tokenizer, UnsupportedTokenizer, byte_level, decoders, normalizers, pre_tokenizers, precompiled, serde_floats
-
-sys.path.insert(0, str(ROOT / "tools"))
-import charsmap  # noqa: E402  (tools/charsmap.py builds charsmaps with keys chosen on purpose)
-from edgepop import corpora  # noqa: E402
 
 FAMILY_MODELS = ["all-minilm-l6-v2", "llama-2", "gemma-3", "xlm-r-static", "sentencepiece-test", "sentencepiece-test-ja"]
 FUZZ = settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -395,6 +392,47 @@ def test_grapheme_clusters_through_an_identity_charsmap(text: str) -> None:
 @cache
 def _identity_charsmap() -> bytes:
     return charsmap.build({c: c for c in CLUSTER_CHARS if c != "\x00"})
+
+
+@pytest.mark.parametrize("name", ["xlm-r-static", "sentencepiece-test"])
+@FUZZ_STAGE
+@given(data=st.data())
+def test_charsmap_with_reachable_keys_only_normalizes_as_the_real_one(name: str, data) -> None:
+    """`edgepop build` bakes a real charsmap rebuilt with only its keys under 6 bytes
+    (build.reachable_charsmap): HF must normalize any text, the longer keys' included,
+    exactly as with the real one."""
+    short, long = _charsmap_keys(name)
+    text = data.draw(st.lists(st.sampled_from(short) | st.sampled_from(long) | st.sampled_from(CLUSTER_CHARS), max_size=12).map("".join))
+    real, reachable = _real_and_reachable(name)
+    assert reachable.normalize_str(text) == real.normalize_str(text)
+
+
+@pytest.mark.parametrize("name", ["xlm-r-static", "sentencepiece-test"])
+def test_charsmap_with_reachable_keys_only_on_every_key_and_language(name: str, multilingual_corpus) -> None:
+    """Each key of the real charsmap on its own (NUL, a control, is a cluster of its own),
+    and every language; the rebuilt charsmap holds the short keys only, under 5% of them."""
+    short, long = _charsmap_keys(name)
+    assert len(precompiled._read(_reachable(name))) == len(short) < 0.05 * (len(short) + len(long))
+    real, reachable = _real_and_reachable(name)
+    for text in ["\0".join(short), "\0".join(long), *multilingual_corpus.values()]:
+        assert reachable.normalize_str(text) == real.normalize_str(text)
+
+
+@cache
+def _charsmap_keys(name: str) -> tuple[list[str], list[str]]:
+    """The real charsmap's keys under 6 bytes, and the others."""
+    keys = sorted(precompiled._read(real_charsmap(name)))
+    return [k.decode("utf-8") for k in keys if len(k) < 6], [k.decode("utf-8") for k in keys if len(k) >= 6]
+
+
+@cache
+def _reachable(name: str) -> bytes:
+    return base64.b64decode(reachable_charsmap(base64.b64encode(real_charsmap(name)).decode("ascii")))
+
+
+@cache
+def _real_and_reachable(name: str) -> tuple[hf_normalizers.Precompiled, hf_normalizers.Precompiled]:
+    return hf_normalizers.Precompiled(real_charsmap(name)), hf_normalizers.Precompiled(_reachable(name))
 
 
 # ---- tokenizers derived from the real ones ----------------------------------------------
