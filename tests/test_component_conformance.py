@@ -12,14 +12,13 @@ from functools import cache
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tokenizers import Tokenizer as Reference
 
 from edgepop import corpora
 from edgepop.conformance import check
 from edgepop.runtime import Runtime
 from edgepop.tokenizer import TokenizerComponent, TokenizerSession
 
-from support import BYTE_LEVEL_MODELS, component_path, tokenizer_json
+from support import MODELS, component_path, reference
 from strategies import fuzz_text
 
 FUZZ = settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -36,11 +35,6 @@ def runtime() -> Runtime:
 
 
 @cache
-def reference(model: str) -> Reference:
-    return Reference.from_file(str(tokenizer_json(model)))
-
-
-@cache
 def _session(runtime: Runtime, model: str) -> TokenizerSession:
     return TokenizerComponent(runtime.load(component_path(model))).session()
 
@@ -50,7 +44,7 @@ def report_failures(report) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", BYTE_LEVEL_MODELS)
+@pytest.mark.parametrize("model", MODELS)
 def test_code_corpus(runtime: Runtime, model: str, code_corpus) -> None:
     component = TokenizerComponent(runtime.load(component_path(model)))
     report = check(component, reference(model), code_corpus, add_special_tokens=True)
@@ -59,7 +53,7 @@ def test_code_corpus(runtime: Runtime, model: str, code_corpus) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", BYTE_LEVEL_MODELS)
+@pytest.mark.parametrize("model", MODELS)
 def test_multilingual_corpus(runtime: Runtime, model: str, multilingual_corpus) -> None:
     for required in corpora.REQUIRED_LANGUAGES:
         assert required in multilingual_corpus, f"the corpus lacks {required}"
@@ -70,7 +64,7 @@ def test_multilingual_corpus(runtime: Runtime, model: str, multilingual_corpus) 
     assert report.ok, report_failures(report)
 
 
-@pytest.mark.parametrize("model", BYTE_LEVEL_MODELS)
+@pytest.mark.parametrize("model", MODELS)
 @FUZZ
 @given(data=st.data())
 def test_fuzzed_unicode(runtime: Runtime, model: str, data) -> None:
@@ -85,7 +79,7 @@ def test_fuzzed_unicode(runtime: Runtime, model: str, data) -> None:
         assert session.decode(session.encode(text, False), skip_special_tokens=False) == text
 
 
-@pytest.mark.parametrize("model", BYTE_LEVEL_MODELS)
+@pytest.mark.parametrize("model", MODELS)
 @FUZZ
 @given(data=st.data())
 def test_decode_matches_hf(runtime: Runtime, model: str, data) -> None:
@@ -99,7 +93,7 @@ def test_decode_matches_hf(runtime: Runtime, model: str, data) -> None:
     assert session.decode(ids, skip_special_tokens=skip) == hf.decode(ids, skip_special_tokens=skip)
 
 
-@pytest.mark.parametrize("model", BYTE_LEVEL_MODELS)
+@pytest.mark.parametrize("model", MODELS)
 def test_batch_equals_single_calls(runtime: Runtime, model: str) -> None:
     session = _session(runtime, model)
     texts = ["", "Hello world", "  x = f(1, 2)\n", "日本語のテキスト", "مرحبا بالعالم"]
@@ -107,7 +101,7 @@ def test_batch_equals_single_calls(runtime: Runtime, model: str) -> None:
         assert session.encode_batch(texts, add) == [reference(model).encode(t, add_special_tokens=add).ids for t in texts]
 
 
-@pytest.mark.parametrize("model", BYTE_LEVEL_MODELS)
+@pytest.mark.parametrize("model", MODELS)
 def test_describe_matches_hf(runtime: Runtime, model: str) -> None:
     info = _session(runtime, model).describe()
     hf = reference(model)
