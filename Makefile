@@ -9,12 +9,12 @@ export EDGEPOP_CACHE_DIR ?= $(CURDIR)/build/cache
 
 # Real models' tokenizers (tools/fetch_tokenizers.py says where each comes from).
 MODELS     := llama-3.2 qwen3 gpt2 gpt-4o gpt-3.5-turbo deepseek-v3 gpt-oss
-# Tokenizers of the other families (WordPiece, SentencePiece BPE, Unigram): test fixtures.
+# Tokenizers of the other families (WordPiece, SentencePiece BPE, Unigram).
 FAMILY_MODELS := all-minilm-l6-v2 llama-2 gemma-3 xlm-r-static sentencepiece-test sentencepiece-test-ja
-COMPONENTS := $(MODELS:%=build/components/%.wasm)
+COMPONENTS := $(MODELS:%=build/components/%.wasm) $(FAMILY_MODELS:%=build/components/%.wasm)
 GUEST_SRC  := $(wildcard components/tokenizer/*.py components/tokenizer/edgepop_tokenizer/*.py wit/tokenizer.wit wit/worlds.wit)
 RAG_SRC    := $(wildcard components/rag/*.py components/rag/edgepop_rag/*.py wit/*.wit)
-BUILD_SRC  := host/build.py
+BUILD_SRC  := host/build.py host/charsmap.py
 
 .PHONY: all venv fixtures build run test bench clean
 

@@ -10,6 +10,7 @@ first run does not pay for compilation.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import shutil
@@ -21,7 +22,9 @@ from pathlib import Path
 
 from edgepop_tokenizer import Tokenizer as Pipeline
 from edgepop_tokenizer import UnsupportedTokenizer
+from edgepop_tokenizer.precompiled import _read as read_charsmap
 
+from . import charsmap
 from .config import MiB, RuntimeConfig
 from .errors import EdgepopError
 from .progress import Progress
@@ -40,6 +43,9 @@ RAG_WORLD = "rag-component"
 DEFAULT_MAX_INPUT_BYTES = 16 * MiB
 # tokenizer_config.json files say "no limit" with huge sentinels such as 1e30.
 _PLAUSIBLE_CONTEXT = 1 << 24
+# HF's Precompiled normalizer looks up a grapheme cluster whole only when it is shorter
+# than 6 bytes of UTF-8, else character by character: longer keys are never found.
+_LONGEST_CHARSMAP_LOOKUP = 5
 
 
 class BuildError(EdgepopError):
@@ -158,11 +164,14 @@ def _compact(source: bytes) -> bytes:
     snapshots past 128 MiB), so the peak of parsing counts, not just what stays. Merges
     as `["a", "b"]` pairs parse into a list and two strings each; HF's equivalent legacy
     form `"a b"` is one string, and is used when no merged token contains a space (which
-    would make it ambiguous) or starts a line with "#version" (which HF skips). Whitespace
+    would make it ambiguous) or starts a line with "#version" (which HF skips). Precompiled
+    charsmaps keep only the keys a lookup can reach (see reachable_charsmap). Whitespace
     goes too. The ids are unchanged: HF reads both
     forms the same way, and the component is checked against the original at the end.
     """
     config = json.loads(source)
+    for step in _precompiled_steps(config.get("normalizer")):
+        step["precompiled_charsmap"] = reachable_charsmap(step["precompiled_charsmap"])
     model = config.get("model") or {}
     merges = model.get("merges")
     if isinstance(merges, list) and all(
@@ -172,6 +181,29 @@ def _compact(source: bytes) -> bytes:
     ):
         model["merges"] = [f"{a} {b}" for a, b in merges]
     return json.dumps(config, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _precompiled_steps(normalizer: object) -> list[dict]:
+    """The Precompiled normalizers in a tokenizer.json's normalizer, inside Sequences too."""
+    if not isinstance(normalizer, dict):
+        return []
+    if normalizer.get("type") == "Sequence":
+        return [step for inner in normalizer.get("normalizers") or [] for step in _precompiled_steps(inner)]
+    return [normalizer] if normalizer.get("type") == "Precompiled" else []
+
+
+def reachable_charsmap(encoded: str) -> str:
+    """A charsmap (base64) rebuilt with only the keys shorter than 6 bytes.
+
+    SentencePiece's charsmaps (XLM-R's, nmt_nfkc) hold 225k keys, 97% of them sequences
+    of 6 bytes or more, which neither HF nor edgepop ever looks up (a cluster that long
+    is looked up one character at a time). The guest reads every key into a dict: about
+    33 MiB of heap, which put XLM-R's component past componentize-py's 128 MiB snapshot.
+    """
+    keys = read_charsmap(base64.b64decode(encoded))
+    reachable = {key.decode("utf-8"): value.decode("utf-8") for key, value in keys.items()
+                 if len(key) <= _LONGEST_CHARSMAP_LOOKUP}
+    return base64.b64encode(charsmap.build(reachable)).decode("ascii")
 
 
 def _check_supported(path: Path, source: bytes) -> Pipeline:

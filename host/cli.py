@@ -16,12 +16,11 @@ from typing import TextIO
 
 import httpx
 import uvicorn
-from tokenizers import Tokenizer as Reference
 
 from . import corpora
 from .build import COMPONENTS_DIR, DEFAULT_MAX_INPUT_BYTES, BuildError, build_rag, build_tokenizer
 from .config import Limits, MiB, RuntimeConfig
-from .conformance import check, fuzz_documents
+from .conformance import check, fuzz_documents, load_reference
 from .errors import EdgepopError, GuestTrap
 from .kb.builder import build as build_kb
 from .kb.builder import update as update_kb
@@ -441,8 +440,8 @@ def _conformance(args: argparse.Namespace) -> int:
     if unknown:
         raise UsageError(f"unknown corpus {', '.join(sorted(unknown))}; choose from code, multilingual, fuzz")
     try:
-        reference = Reference.from_file(str(args.tokenizer_json))
-    except Exception as e:  # tokenizers raises plain Exception for unreadable files
+        reference = load_reference(args.tokenizer_json)
+    except Exception as e:  # tokenizers raises plain Exception for what it cannot parse
         raise UsageError(f"cannot load {args.tokenizer_json} with HF tokenizers: {e}") from None
     runtime = _runtime(args)
     try:

@@ -12,6 +12,7 @@ import random
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tokenizers import Tokenizer as Reference
 
@@ -19,6 +20,22 @@ from .corpora import Document
 from .errors import GuestTrap
 from .tokenizer import TokenizeError, TokenizerComponent, TokenizerSession
 
+
+def reference_from_str(tokenizer_json: str) -> Reference:
+    """HF's tokenizer for a tokenizer.json's text, with padding and truncation off.
+
+    A file may set them (all-MiniLM-L6-v2's pads and truncates to 128 ids): they shape a
+    model's batches, not tokenization, and a component gives HF's ids without them.
+    """
+    reference = Reference.from_str(tokenizer_json)
+    reference.no_padding()
+    reference.no_truncation()
+    return reference
+
+
+def load_reference(path: Path) -> Reference:
+    """The oracle for the tokenizer.json at `path` (see reference_from_str)."""
+    return reference_from_str(path.read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)

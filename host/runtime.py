@@ -376,7 +376,9 @@ def _check_is_component(path: Path, data: bytes) -> None:
 
 
 def _out_of_memory(message: str, stderr: str) -> bool:
-    return "MemoryError" in stderr or "out of memory" in stderr.lower() or "memory allocation" in message
+    """A guest out of memory, or a component whose baked heap alone is over the limit."""
+    return ("MemoryError" in stderr or "out of memory" in stderr.lower() or "memory allocation" in message
+            or "exceeds memory limits" in message)
 
 
 def _trap_line(message: str) -> str:

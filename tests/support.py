@@ -1,21 +1,28 @@
-"""Where the test suite finds its real inputs: fetched tokenizer files and built components."""
+"""Where the test suite finds its real inputs (fetched tokenizer files, built components),
+and the oracle it holds them to: HF `tokenizers` beside edgepop's pipeline."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
+from tokenizers import Tokenizer as Reference
 
+from edgepop import conformance
 from edgepop.build import TOKENIZER_GUEST_DIR, TOKENIZER_WORLD, WIT_DIR, componentize
+from edgepop_tokenizer import Tokenizer as Pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 # Tests share the AOT artefacts `make build` left, as the Makefile does.
@@ -27,6 +34,10 @@ TEST_COMPONENTS_SRC = ROOT / "tests" / "components"
 
 # Byte-level BPE tokenizers of real models (tools/fetch_tokenizers.py fetches them).
 BYTE_LEVEL_MODELS = ["llama-3.2", "qwen3", "gpt2", "gpt-4o", "gpt-3.5-turbo", "deepseek-v3", "gpt-oss"]
+# The other families: WordPiece, SentencePiece BPE with byte fallback, Unigram (with Precompiled).
+FAMILY_MODELS = ["all-minilm-l6-v2", "llama-2", "gemma-3", "xlm-r-static", "sentencepiece-test", "sentencepiece-test-ja"]
+# Every model `make build` builds a tokenizer component for (the Makefile's MODELS and FAMILY_MODELS).
+MODELS = BYTE_LEVEL_MODELS + FAMILY_MODELS
 
 
 def tokenizer_json(name: str) -> Path:
@@ -43,6 +54,62 @@ def component_path(model: str) -> Path:
     if not path.exists():
         pytest.fail(f"{path} is missing: run `make build`")
     return path
+
+
+@cache
+def reference(name: str) -> Reference:
+    """HF's tokenizer for a fetched model: the oracle, padding and truncation off, one per session."""
+    return conformance.load_reference(tokenizer_json(name))
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One tokenizer twice, from the same tokenizer.json: edgepop's native pipeline and HF's."""
+
+    name: str
+    ours: Pipeline
+    hf: Reference
+    config: dict
+    warm_entries: int = 0  # what warm() put in the word cache of `ours` (0: never warmed)
+
+
+def pair_from_config(name: str, config: dict) -> Pair:
+    """The pair for a tokenizer.json a test makes: a variant of a real one, or one HF trained."""
+    text = json.dumps(config)
+    return Pair(name, Pipeline.from_str(text), conformance.reference_from_str(text), config)
+
+
+@cache
+def model_pair(name: str, warm: bool = False) -> Pair:
+    """A fetched model's pair; `warm` fills our word cache first, as a component's build does."""
+    text = tokenizer_json(name).read_text(encoding="utf-8")
+    ours = Pipeline.from_str(text)
+    return Pair(name, ours, reference(name), json.loads(text), ours.warm() if warm else 0)
+
+
+@cache
+def valid_ids(name: str) -> list[int]:
+    """Every id a fetched model's vocabulary and added tokens use (there may be holes)."""
+    return sorted(set(reference(name).get_vocab(with_added_tokens=True).values()))
+
+
+def describe_difference(ours: list[int], theirs: list[int], hf: Reference, label: str) -> str:
+    """A readable account of where two id lists part: index, both ids, the tokens around."""
+    index = conformance.first_difference(ours, theirs)
+    at = lambda ids: ids[index] if index < len(ids) else "(end)"  # noqa: E731
+    context = theirs[max(0, index - 4) : index + 4]
+    return (
+        f"{label}: ids differ at index {index} of {len(theirs)} (ours {len(ours)} ids): "
+        f"ours {at(ours)} vs HF {at(theirs)}; "
+        f"ours around: {[hf.id_to_token(i) for i in ours[max(0, index - 4) : index + 4]]}, "
+        f"HF around: {[hf.id_to_token(i) for i in context]} = {hf.decode(context, skip_special_tokens=False)!r}"
+    )
+
+
+def assert_same_ids(pair: Pair, text: str, add_special_tokens: bool, label: str = "text") -> None:
+    theirs = pair.hf.encode(text, add_special_tokens=add_special_tokens).ids
+    ours = pair.ours.encode(text, add_special_tokens=add_special_tokens)
+    assert ours == theirs, describe_difference(ours, theirs, pair.hf, f"{pair.name} {label} {text[:80]!r}")
 
 
 def build_test_component(name: str, world: str = TOKENIZER_WORLD) -> Path:

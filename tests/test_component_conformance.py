@@ -12,32 +12,19 @@ from functools import cache
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tokenizers import Tokenizer as Reference
 
 from edgepop import corpora
 from edgepop.conformance import check
 from edgepop.runtime import Runtime
 from edgepop.tokenizer import TokenizerComponent, TokenizerSession
 
-from support import BYTE_LEVEL_MODELS, component_path, tokenizer_json
+from support import MODELS, component_path, reference
 from strategies import fuzz_text
 
 FUZZ = settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 # Characters compared per language: every one of the 150+ languages, 20,000 chars each.
 MULTILINGUAL_CHARS = 20_000
-
-
-@pytest.fixture(scope="module")
-def runtime() -> Runtime:
-    rt = Runtime()
-    yield rt
-    rt.close()
-
-
-@cache
-def reference(model: str) -> Reference:
-    return Reference.from_file(str(tokenizer_json(model)))
 
 
 @cache
@@ -50,7 +37,7 @@ def report_failures(report) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", BYTE_LEVEL_MODELS)
+@pytest.mark.parametrize("model", MODELS)
 def test_code_corpus(runtime: Runtime, model: str, code_corpus) -> None:
     component = TokenizerComponent(runtime.load(component_path(model)))
     report = check(component, reference(model), code_corpus, add_special_tokens=True)
@@ -59,7 +46,7 @@ def test_code_corpus(runtime: Runtime, model: str, code_corpus) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", BYTE_LEVEL_MODELS)
+@pytest.mark.parametrize("model", MODELS)
 def test_multilingual_corpus(runtime: Runtime, model: str, multilingual_corpus) -> None:
     for required in corpora.REQUIRED_LANGUAGES:
         assert required in multilingual_corpus, f"the corpus lacks {required}"
@@ -70,7 +57,7 @@ def test_multilingual_corpus(runtime: Runtime, model: str, multilingual_corpus) 
     assert report.ok, report_failures(report)
 
 
-@pytest.mark.parametrize("model", BYTE_LEVEL_MODELS)
+@pytest.mark.parametrize("model", MODELS)
 @FUZZ
 @given(data=st.data())
 def test_fuzzed_unicode(runtime: Runtime, model: str, data) -> None:
@@ -85,7 +72,7 @@ def test_fuzzed_unicode(runtime: Runtime, model: str, data) -> None:
         assert session.decode(session.encode(text, False), skip_special_tokens=False) == text
 
 
-@pytest.mark.parametrize("model", BYTE_LEVEL_MODELS)
+@pytest.mark.parametrize("model", MODELS)
 @FUZZ
 @given(data=st.data())
 def test_decode_matches_hf(runtime: Runtime, model: str, data) -> None:
@@ -99,7 +86,7 @@ def test_decode_matches_hf(runtime: Runtime, model: str, data) -> None:
     assert session.decode(ids, skip_special_tokens=skip) == hf.decode(ids, skip_special_tokens=skip)
 
 
-@pytest.mark.parametrize("model", BYTE_LEVEL_MODELS)
+@pytest.mark.parametrize("model", MODELS)
 def test_batch_equals_single_calls(runtime: Runtime, model: str) -> None:
     session = _session(runtime, model)
     texts = ["", "Hello world", "  x = f(1, 2)\n", "日本語のテキスト", "مرحبا بالعالم"]
@@ -107,7 +94,7 @@ def test_batch_equals_single_calls(runtime: Runtime, model: str) -> None:
         assert session.encode_batch(texts, add) == [reference(model).encode(t, add_special_tokens=add).ids for t in texts]
 
 
-@pytest.mark.parametrize("model", BYTE_LEVEL_MODELS)
+@pytest.mark.parametrize("model", MODELS)
 def test_describe_matches_hf(runtime: Runtime, model: str) -> None:
     info = _session(runtime, model).describe()
     hf = reference(model)

@@ -12,7 +12,7 @@ from edgepop.errors import ComponentLoadError, DeadlineExceeded, GuestTrap, Memo
 from edgepop.runtime import Runtime
 from edgepop.tokenizer import INTERFACE, MalformedIds, TokenizerComponent, TokenizerSession
 
-from support import build_test_component
+from support import build_test_component, component_path
 
 DEADLINE_MS = 1000
 
@@ -49,6 +49,17 @@ def test_a_guest_exhausting_memory_gets_a_clear_error(misbehaving: TokenizerComp
         misbehaving.encode("oom")
     assert "MemoryError" in caught.value.stderr
     assert serves(misbehaving)
+
+
+def test_a_component_whose_baked_heap_is_over_the_limit_is_refused_naming_it() -> None:
+    """Gemma 3's component starts with 122 MiB of linear memory: under a 64 MiB limit it
+    cannot be instantiated, and the error says it is the memory limit."""
+    runtime = Runtime(RuntimeConfig(limits=Limits(memory_bytes=64 * MiB)))
+    try:
+        with pytest.raises(MemoryLimitExceeded, match="instantiation exceeded the instance memory limit of 64 MiB"):
+            TokenizerComponent(runtime.load(component_path("gemma-3"))).describe()
+    finally:
+        runtime.close()
 
 
 def test_a_guest_exception_becomes_a_trap_with_its_traceback(misbehaving: TokenizerComponent) -> None:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import sys
-from dataclasses import dataclass
 from functools import cache
 
 import pytest
@@ -30,15 +28,12 @@ from tokenizers import pre_tokenizers as hf_pre_tokenizers
 from tokenizers import processors as hf_processors
 from tokenizers import trainers as hf_trainers
 
-from support import ROOT, tokenizer_json
+from support import FAMILY_MODELS, Pair, assert_same_ids, describe_difference, model_pair, pair_from_config, tokenizer_json, valid_ids
 from strategies import fuzz_text
+from edgepop import charsmap, corpora
+from edgepop.build import reachable_charsmap
 from edgepop_tokenizer import Tokenizer, UnsupportedTokenizer, byte_level, decoders, normalizers, pre_tokenizers, precompiled, serde_floats
 
-sys.path.insert(0, str(ROOT / "tools"))
-import charsmap  # noqa: E402  (tools/charsmap.py builds charsmaps with keys chosen on purpose)
-from edgepop import corpora  # noqa: E402
-
-FAMILY_MODELS = ["all-minilm-l6-v2", "llama-2", "gemma-3", "xlm-r-static", "sentencepiece-test", "sentencepiece-test-ja"]
 FUZZ = settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 FUZZ_STAGE = settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
@@ -56,41 +51,14 @@ def texts(specials: list[str]) -> st.SearchStrategy[str]:
     return st.one_of(fuzz_text(specials), st.lists(st.one_of(FRAGMENTS, fuzz_text([])), max_size=12).map("".join))
 
 
-@dataclass
-class Pair:
-    name: str
-    ours: Tokenizer
-    hf: HFTokenizer
-    config: dict
-
-
-@cache
 def _pair(name: str) -> Pair:
-    text = tokenizer_json(name).read_text(encoding="utf-8")
-    hf = HFTokenizer.from_str(text)
-    hf.no_padding()  # edgepop's ids are HF's without padding and truncation (see tokenizer.py)
-    hf.no_truncation()
-    return Pair(name, Tokenizer.from_str(text), hf, json.loads(text))
+    """The model's pair, our word cache cold (test_warm_cache_gives_the_same_ids warms one)."""
+    return model_pair(name)
 
 
 @pytest.fixture(scope="module", params=FAMILY_MODELS)
 def pair(request) -> Pair:
     return _pair(request.param)
-
-
-def first_difference(ours: list[int], theirs: list[int], hf: HFTokenizer, label: str) -> str:
-    index = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
-    return (
-        f"{label}: ids differ at index {index} of {len(theirs)} (ours {len(ours)}): "
-        f"ours {[hf.id_to_token(i) for i in ours[max(0, index - 4) : index + 4]]}, "
-        f"HF {[hf.id_to_token(i) for i in theirs[max(0, index - 4) : index + 4]]}"
-    )
-
-
-def assert_same_ids(pair: Pair, text: str, add_special_tokens: bool, label: str = "text") -> None:
-    theirs = pair.hf.encode(text, add_special_tokens=add_special_tokens).ids
-    ours = pair.ours.encode(text, add_special_tokens=add_special_tokens)
-    assert ours == theirs, first_difference(ours, theirs, pair.hf, f"{pair.name} {label} {text[:80]!r}")
 
 
 def specials(pair: Pair) -> list[str]:
@@ -114,7 +82,7 @@ def test_code_corpus(pair: Pair, code_corpus) -> None:
     theirs = [e.ids for e in pair.hf.encode_batch([d.text for d in docs], add_special_tokens=True)]
     for doc, expected in zip(docs, theirs):
         ours = pair.ours.encode(doc.text)
-        assert ours == expected, first_difference(ours, expected, pair.hf, f"{pair.name} {doc.source}")
+        assert ours == expected, describe_difference(ours, expected, pair.hf, f"{pair.name} {doc.source}")
     assert size >= CODE_BYTES
 
 
@@ -125,7 +93,7 @@ def test_multilingual_corpus(pair: Pair, multilingual_corpus) -> None:
     theirs = pair.hf.encode_batch(samples, add_special_tokens=False)
     for lang, text, expected in zip(languages, samples, theirs):
         ours = pair.ours.encode(text, add_special_tokens=False)
-        assert ours == expected.ids, first_difference(ours, expected.ids, pair.hf, f"{pair.name} language {lang}")
+        assert ours == expected.ids, describe_difference(ours, expected.ids, pair.hf, f"{pair.name} language {lang}")
         assert pair.ours.decode(ours) == pair.hf.decode(expected.ids)
     assert len(languages) >= 150
 
@@ -149,16 +117,11 @@ def test_fuzz_ids(name: str, data) -> None:
 @given(data=st.data())
 def test_fuzz_decode(name: str, data) -> None:
     pair = _pair(name)
-    valid = _valid_ids(name)
+    valid = valid_ids(name)
     any_id = st.integers(0, len(valid) - 1).map(valid.__getitem__)
     ids = data.draw(st.lists(st.one_of(any_id, st.integers(0, 299).map(valid.__getitem__)), max_size=40))
     for skip in (True, False):
         assert pair.ours.decode(ids, skip_special_tokens=skip) == pair.hf.decode(ids, skip_special_tokens=skip)
-
-
-@cache
-def _valid_ids(name: str) -> list[int]:
-    return sorted(set(_pair(name).hf.get_vocab(with_added_tokens=True).values()))
 
 
 @pytest.mark.parametrize("name", ["llama-2", "gemma-3"])
@@ -219,11 +182,10 @@ def test_padding_and_truncation_are_left_out() -> None:
 def test_warm_cache_gives_the_same_ids(name: str, multilingual_corpus) -> None:
     """warm() fills the word cache with vocabulary entries (what a component bakes in); a
     warmed tokenizer must tokenize exactly as a cold one."""
-    pair = _pair(name)
-    warmed = Tokenizer.from_str(tokenizer_json(name).read_text(encoding="utf-8"))
-    assert warmed.warm() > 0.3 * pair.hf.get_vocab_size()
+    warmed = model_pair(name, warm=True)
+    assert warmed.warm_entries > 0.3 * warmed.hf.get_vocab_size()
     for text in ["Hello world, ça va? 日本語 ▁x"] + [multilingual_corpus[lang][:1000] for lang in ("de", "fr", "ja", "ru", "hi")]:
-        assert warmed.encode(text) == pair.hf.encode(text).ids
+        assert warmed.ours.encode(text) == warmed.hf.encode(text).ids
 
 
 # ---- each stage against HF's ------------------------------------------------------------
@@ -416,6 +378,47 @@ def _identity_charsmap() -> bytes:
     return charsmap.build({c: c for c in CLUSTER_CHARS if c != "\x00"})
 
 
+@pytest.mark.parametrize("name", ["xlm-r-static", "sentencepiece-test"])
+@FUZZ_STAGE
+@given(data=st.data())
+def test_charsmap_with_reachable_keys_only_normalizes_as_the_real_one(name: str, data) -> None:
+    """`edgepop build` bakes a real charsmap rebuilt with only its keys under 6 bytes
+    (build.reachable_charsmap): HF must normalize any text, the longer keys' included,
+    exactly as with the real one."""
+    short, long = _charsmap_keys(name)
+    text = data.draw(st.lists(st.sampled_from(short) | st.sampled_from(long) | st.sampled_from(CLUSTER_CHARS), max_size=12).map("".join))
+    real, reachable = _real_and_reachable(name)
+    assert reachable.normalize_str(text) == real.normalize_str(text)
+
+
+@pytest.mark.parametrize("name", ["xlm-r-static", "sentencepiece-test"])
+def test_charsmap_with_reachable_keys_only_on_every_key_and_language(name: str, multilingual_corpus) -> None:
+    """Each key of the real charsmap on its own (NUL, a control, is a cluster of its own),
+    and every language; the rebuilt charsmap holds the short keys only, under 5% of them."""
+    short, long = _charsmap_keys(name)
+    assert len(precompiled._read(_reachable(name))) == len(short) < 0.05 * (len(short) + len(long))
+    real, reachable = _real_and_reachable(name)
+    for text in ["\0".join(short), "\0".join(long), *multilingual_corpus.values()]:
+        assert reachable.normalize_str(text) == real.normalize_str(text)
+
+
+@cache
+def _charsmap_keys(name: str) -> tuple[list[str], list[str]]:
+    """The real charsmap's keys under 6 bytes, and the others."""
+    keys = sorted(precompiled._read(real_charsmap(name)))
+    return [k.decode("utf-8") for k in keys if len(k) < 6], [k.decode("utf-8") for k in keys if len(k) >= 6]
+
+
+@cache
+def _reachable(name: str) -> bytes:
+    return base64.b64decode(reachable_charsmap(base64.b64encode(real_charsmap(name)).decode("ascii")))
+
+
+@cache
+def _real_and_reachable(name: str) -> tuple[hf_normalizers.Precompiled, hf_normalizers.Precompiled]:
+    return hf_normalizers.Precompiled(real_charsmap(name)), hf_normalizers.Precompiled(_reachable(name))
+
+
 # ---- tokenizers derived from the real ones ----------------------------------------------
 
 
@@ -472,23 +475,19 @@ CASES = {
 
 
 @cache
-def _case(name: str) -> tuple[Tokenizer, HFTokenizer]:
-    text = json.dumps(CASES[name])
-    hf = HFTokenizer.from_str(text)
-    hf.no_padding()
-    hf.no_truncation()
-    return Tokenizer.from_str(text), hf
+def _case(name: str) -> Pair:
+    return pair_from_config(name, CASES[name])
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 @FUZZ
 @given(text=texts(["<s>", "</s>", "[CLS]", "[MASK]"]), add_special_tokens=st.booleans())
 def test_derived_tokenizer_matches_hf(case: str, text: str, add_special_tokens: bool) -> None:
-    ours, hf = _case(case)
-    expected = hf.encode(text, add_special_tokens=add_special_tokens).ids
-    assert ours.encode(text, add_special_tokens=add_special_tokens) == expected
+    pair = _case(case)
+    expected = pair.hf.encode(text, add_special_tokens=add_special_tokens).ids
+    assert pair.ours.encode(text, add_special_tokens=add_special_tokens) == expected
     for skip in (True, False):
-        assert ours.decode(expected, skip_special_tokens=skip) == hf.decode(expected, skip_special_tokens=skip)
+        assert pair.ours.decode(expected, skip_special_tokens=skip) == pair.hf.decode(expected, skip_special_tokens=skip)
 
 
 # Models trained by HF at test time, on the corpora: options no published model above
@@ -551,32 +550,30 @@ TRAINED = {"bpe-prefix-suffix": _train_bpe, "unigram": _train_unigram, "wordpiec
 
 
 @cache
-def _trained(name: str) -> tuple[Tokenizer, HFTokenizer]:
-    text = TRAINED[name]().to_str()
+def _trained(name: str) -> Pair:
+    config = json.loads(TRAINED[name]().to_str())
     if name == "bpe-prefix-suffix":  # and unknown characters fused
-        config = json.loads(text)
         config["model"]["fuse_unk"] = True
-        text = json.dumps(config)
-    return Tokenizer.from_str(text), HFTokenizer.from_str(text)
+    return pair_from_config(name, config)
 
 
 @pytest.mark.parametrize("name", sorted(TRAINED))
 def test_trained_tokenizer_on_the_corpora(name: str, multilingual_corpus, code_corpus) -> None:
-    ours, hf = _trained(name)
+    pair = _trained(name)
     samples = [multilingual_corpus[lang][:2000] for lang in sorted(multilingual_corpus)] + [doc.text for doc in code_corpus[:15]]
-    for text, expected in zip(samples, hf.encode_batch(samples)):
-        assert ours.encode(text) == expected.ids
-        assert ours.decode(expected.ids) == hf.decode(expected.ids)
+    for text, expected in zip(samples, pair.hf.encode_batch(samples)):
+        assert pair.ours.encode(text) == expected.ids
+        assert pair.ours.decode(expected.ids) == pair.hf.decode(expected.ids)
 
 
 @pytest.mark.parametrize("name", sorted(TRAINED))
 @FUZZ
 @given(text=texts(["[CLS]", "[SEP]", "[UNK]", "<unk>"]), add_special_tokens=st.booleans())
 def test_trained_tokenizer_fuzzed(name: str, text: str, add_special_tokens: bool) -> None:
-    ours, hf = _trained(name)
-    expected = hf.encode(text, add_special_tokens=add_special_tokens).ids
-    assert ours.encode(text, add_special_tokens=add_special_tokens) == expected
-    assert ours.decode(expected) == hf.decode(expected)
+    pair = _trained(name)
+    expected = pair.hf.encode(text, add_special_tokens=add_special_tokens).ids
+    assert pair.ours.encode(text, add_special_tokens=add_special_tokens) == expected
+    assert pair.ours.decode(expected) == pair.hf.decode(expected)
 
 
 def test_unigram_scores_are_read_as_hf_reads_them() -> None:

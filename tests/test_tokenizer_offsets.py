@@ -14,32 +14,21 @@ from functools import cache
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tokenizers import Tokenizer as HFTokenizer
+from tokenizers import Tokenizer as Reference
 
 from edgepop.runtime import Runtime
 from edgepop.tokenizer import TokenizerComponent, TokenizerSession
 from edgepop_tokenizer import Tokenizer
 from strategies import fuzz_text
-from support import BYTE_LEVEL_MODELS, component_path, tokenizer_json
+from support import MODELS, component_path, model_pair
 
-FAMILY_MODELS = ["all-minilm-l6-v2", "llama-2", "gemma-3", "xlm-r-static", "sentencepiece-test", "sentencepiece-test-ja"]
-MODELS = BYTE_LEVEL_MODELS + FAMILY_MODELS
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 # Characters per language, and of code, compared per model: offsets take the slow path.
 LANGUAGE_CHARS = 2_000
 CODE_CHARS = 60_000
 
 
-@cache
-def pair(name: str) -> tuple[Tokenizer, HFTokenizer]:
-    text = tokenizer_json(name).read_text(encoding="utf-8")
-    hf = HFTokenizer.from_str(text)
-    hf.no_padding()
-    hf.no_truncation()
-    return Tokenizer.from_str(text), hf
-
-
-def first_difference(ours: Tokenizer | TokenizerSession, hf: HFTokenizer, text: str, add_special_tokens: bool, label: str) -> str | None:
+def first_difference(ours: Tokenizer | TokenizerSession, hf: Reference, text: str, add_special_tokens: bool, label: str) -> str | None:
     """Where edgepop's (id, offsets) first differ from HF's, with the text around it; None if nowhere."""
     encoding = hf.encode(text, add_special_tokens=add_special_tokens)
     expected = list(zip(encoding.ids, encoding.offsets))
@@ -55,7 +44,8 @@ def first_difference(ours: Tokenizer | TokenizerSession, hf: HFTokenizer, text: 
 @FUZZ
 @given(data=st.data())
 def test_fuzzed_unicode(name: str, data) -> None:
-    ours, hf = pair(name)
+    pair = model_pair(name)
+    ours, hf = pair.ours, pair.hf
     text = data.draw(fuzz_text([content for _, content in ours.special_tokens][:20]))
     add = data.draw(st.booleans())
     assert first_difference(ours, hf, text, add, "fuzz") is None
@@ -64,7 +54,8 @@ def test_fuzzed_unicode(name: str, data) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_every_language(name: str, multilingual_corpus) -> None:
-    ours, hf = pair(name)
+    pair = model_pair(name)
+    ours, hf = pair.ours, pair.hf
     differences = [first_difference(ours, hf, text[:LANGUAGE_CHARS], False, lang) for lang, text in sorted(multilingual_corpus.items())]
     assert len(differences) >= 20
     assert [d for d in differences if d] == []
@@ -73,14 +64,15 @@ def test_every_language(name: str, multilingual_corpus) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_code(name: str, code_corpus) -> None:
-    ours, hf = pair(name)
+    pair = model_pair(name)
+    ours, hf = pair.ours, pair.hf
     text = "".join(document.text for document in code_corpus)[:CODE_CHARS]
     assert first_difference(ours, hf, text, True, "code") is None
 
 
 def test_offsets_index_the_text() -> None:
     """What offsets are for: each token's span is the text it stands for (Llama 3.2, no normalizer)."""
-    ours, _ = pair("llama-3.2")
+    ours = model_pair("llama-3.2").ours
     text = "Paris est la capitale de la France. 東京は日本の首都です。"
     ids, offsets = ours.encode_with_offsets(text, add_special_tokens=True)
     assert offsets[0] == (0, 0)  # <|begin_of_text|>, added by the post-processor
@@ -99,7 +91,8 @@ def _session(runtime: Runtime, name: str) -> TokenizerSession:
 @given(data=st.data())
 def test_component_offsets(runtime: Runtime, name: str, data) -> None:
     """The same through the component and the host: packed offsets unpacked to HF's spans."""
-    ours, hf = pair(name)
+    pair = model_pair(name)
+    ours, hf = pair.ours, pair.hf
     text = data.draw(fuzz_text([content for _, content in ours.special_tokens][:20]))
     add = data.draw(st.booleans())
     assert first_difference(_session(runtime, name), hf, text, add, "component") is None

@@ -7,64 +7,30 @@ hypothesis fuzzes arbitrary Unicode plus the inputs where tokenizers usually par
 
 from __future__ import annotations
 
-import json
 import random
-from dataclasses import dataclass
 from functools import cache
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tokenizers import Tokenizer as HFTokenizer
 
-from support import BYTE_LEVEL_MODELS, tokenizer_json
+from support import BYTE_LEVEL_MODELS, Pair, assert_same_ids, describe_difference, model_pair, valid_ids
 from strategies import fuzz_text
-from edgepop_tokenizer import Tokenizer, UnknownTokenId
+from edgepop_tokenizer import UnknownTokenId
 from edgepop_tokenizer.byte_level import BYTE_CHARS
 from edgepop_tokenizer.tokenizer import RUNTIME_CACHE_ENTRIES
 
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
-@dataclass
-class Pair:
-    name: str
-    ours: Tokenizer
-    hf: HFTokenizer
-    config: dict
-    warm_entries: int
-
-
-@cache
 def _pair(name: str) -> Pair:
-    text = tokenizer_json(name).read_text(encoding="utf-8")
-    ours = Tokenizer.from_str(text)
-    warm_entries = ours.warm()
-    return Pair(name, ours, HFTokenizer.from_str(text), json.loads(text), warm_entries)
+    """The model's pair with our word cache warmed, as in a component."""
+    return model_pair(name, warm=True)
 
 
 @pytest.fixture(scope="module", params=BYTE_LEVEL_MODELS)
 def pair(request) -> Pair:
     return _pair(request.param)
-
-
-def first_difference(ours: list[int], theirs: list[int], hf: HFTokenizer, label: str) -> str:
-    """A readable account of where two id lists part: index, both ids, the tokens around."""
-    index = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
-    at = lambda ids: ids[index] if index < len(ids) else "(end)"  # noqa: E731
-    context = theirs[max(0, index - 4) : index + 4]
-    return (
-        f"{label}: ids differ at index {index} of {len(theirs)} (ours {len(ours)} ids): "
-        f"ours {at(ours)} vs HF {at(theirs)}; "
-        f"ours around: {[hf.id_to_token(i) for i in ours[max(0, index - 4) : index + 4]]}, "
-        f"HF around: {[hf.id_to_token(i) for i in context]} = {hf.decode(context, skip_special_tokens=False)!r}"
-    )
-
-
-def assert_same_ids(pair: Pair, text: str, add_special_tokens: bool, label: str = "text") -> None:
-    theirs = pair.hf.encode(text, add_special_tokens=add_special_tokens).ids
-    ours = pair.ours.encode(text, add_special_tokens=add_special_tokens)
-    assert ours == theirs, first_difference(ours, theirs, pair.hf, f"{pair.name} {label} {text[:80]!r}")
 
 
 # ---- corpora ----------------------------------------------------------------------------
@@ -76,7 +42,7 @@ def test_code_corpus(pair: Pair, code_corpus) -> None:
     theirs = [e.ids for e in pair.hf.encode_batch(texts, add_special_tokens=True)]
     for doc, expected in zip(code_corpus, theirs):
         ours = pair.ours.encode(doc.text)
-        assert ours == expected, first_difference(ours, expected, pair.hf, f"{pair.name} {doc.source}")
+        assert ours == expected, describe_difference(ours, expected, pair.hf, f"{pair.name} {doc.source}")
     assert len(code_corpus) > 100
 
 
@@ -92,7 +58,7 @@ def test_multilingual_corpus(pair: Pair, multilingual_corpus) -> None:
     theirs = pair.hf.encode_batch(texts, add_special_tokens=False)
     for lang, text, expected in zip(languages, texts, theirs):
         ours = pair.ours.encode(text, add_special_tokens=False)
-        assert ours == expected.ids, first_difference(ours, expected.ids, pair.hf, f"{pair.name} language {lang}")
+        assert ours == expected.ids, describe_difference(ours, expected.ids, pair.hf, f"{pair.name} language {lang}")
     assert len(languages) >= 150
 
 
@@ -145,7 +111,7 @@ def test_empty_and_whitespace_only(pair: Pair) -> None:
 @given(data=st.data())
 def test_fuzz_decode(name: str, data) -> None:
     pair = _pair(name)
-    valid = _valid_ids(name)
+    valid = valid_ids(name)
     special = [i for i, _ in pair.ours.special_tokens]
     # Single-byte tokens (continuation and lead bytes) spell invalid UTF-8 as often as not.
     single_bytes = _single_byte_ids(name)
@@ -156,18 +122,13 @@ def test_fuzz_decode(name: str, data) -> None:
 
 
 @cache
-def _valid_ids(name: str) -> list[int]:
-    return sorted(set(_pair(name).hf.get_vocab(with_added_tokens=True).values()))
-
-
-@cache
 def _single_byte_ids(name: str) -> list[int]:
     vocab = _pair(name).hf.get_vocab(with_added_tokens=False)
     return [vocab[c] for c in BYTE_CHARS if c in vocab]
 
 
 def test_decode_every_vocabulary_entry(pair: Pair) -> None:
-    ids = _valid_ids(pair.name)
+    ids = valid_ids(pair.name)
     for skip in (True, False):
         assert pair.ours.decode(ids, skip_special_tokens=skip) == pair.hf.decode(ids, skip_special_tokens=skip)
     for i in ids[:: max(1, len(ids) // 5000)]:
@@ -191,8 +152,8 @@ def test_lossless_round_trip(name: str, text: str) -> None:
 
 def test_unknown_token_id(pair: Pair) -> None:
     ours = pair.ours
-    good = _valid_ids(pair.name)[:3]
-    bad = max(_valid_ids(pair.name)) + 1
+    good = valid_ids(pair.name)[:3]
+    bad = max(valid_ids(pair.name)) + 1
     with pytest.raises(UnknownTokenId) as info:
         ours.decode([*good, bad, good[0]])
     assert (info.value.position, info.value.id) == (3, bad)

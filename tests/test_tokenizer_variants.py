@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer as HFTokenizer
 
-from support import tokenizer_json
+from support import Pair, pair_from_config, tokenizer_json
 from edgepop_tokenizer import Tokenizer, UnsupportedTokenizer
 from edgepop_tokenizer.byte_level import BYTE_CHARS
 
@@ -122,9 +122,8 @@ CASES: dict[str, dict] = {
 
 
 @cache
-def _pair(case: str) -> tuple[Tokenizer, HFTokenizer]:
-    text = json.dumps(CASES[case])
-    return Tokenizer.from_str(text), HFTokenizer.from_str(text)
+def _pair(case: str) -> Pair:
+    return pair_from_config(case, CASES[case])
 
 
 TEXT = st.one_of(
@@ -141,20 +140,20 @@ TEXT = st.one_of(
 @FUZZ
 @given(text=TEXT, add_special_tokens=st.booleans())
 def test_derived_tokenizer_matches_hf(case: str, text: str, add_special_tokens: bool) -> None:
-    ours, hf = _pair(case)
-    encoding = hf.encode(text, add_special_tokens=add_special_tokens)
+    pair = _pair(case)
+    encoding = pair.hf.encode(text, add_special_tokens=add_special_tokens)
     expected = encoding.ids
-    assert ours.encode(text, add_special_tokens=add_special_tokens) == expected
-    assert ours.encode_with_offsets(text, add_special_tokens) == (expected, encoding.offsets)
+    assert pair.ours.encode(text, add_special_tokens=add_special_tokens) == expected
+    assert pair.ours.encode_with_offsets(text, add_special_tokens) == (expected, encoding.offsets)
     for skip in (True, False):
-        assert ours.decode(expected, skip_special_tokens=skip) == hf.decode(expected, skip_special_tokens=skip)
+        assert pair.ours.decode(expected, skip_special_tokens=skip) == pair.hf.decode(expected, skip_special_tokens=skip)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_derived_tokenizer_metadata(case: str) -> None:
-    ours, hf = _pair(case)
-    assert ours.vocab_size == hf.get_vocab_size(with_added_tokens=True)
-    assert ours.special_tokens == sorted((i, t.content) for i, t in hf.get_added_tokens_decoder().items() if t.special)
+    pair = _pair(case)
+    assert pair.ours.vocab_size == pair.hf.get_vocab_size(with_added_tokens=True)
+    assert pair.ours.special_tokens == sorted((i, t.content) for i, t in pair.hf.get_added_tokens_decoder().items() if t.special)
 
 
 @pytest.mark.parametrize(
@@ -163,7 +162,7 @@ def test_derived_tokenizer_metadata(case: str) -> None:
      ("no-decoder", False), ("unk", False), ("ignore-merges", True), ("legacy-merges", True), ("decoder-sequence", True)],
 )
 def test_lossless_flag(case: str, lossless: bool) -> None:
-    assert _pair(case)[0].lossless is lossless
+    assert _pair(case).ours.lossless is lossless
 
 
 # ---- refused at load, by name -----------------------------------------------------------

@@ -6,7 +6,7 @@ bytes specially: one with a prefix among the charsmap's keys is replaced whole b
 prefix's replacement. That makes the clusters visible: with a charsmap mapping every
 character to itself, HF turns each cluster of several characters under 6 bytes into its
 first character, and leaves everything else as it is. This script asks HF, through
-such a charsmap (tools/charsmap.py), which Grapheme_Cluster_Break class,
+such a charsmap (edgepop.charsmap), which Grapheme_Cluster_Break class,
 Extended_Pictographic and Indic_Conjunct_Break value every character has, by probes
 like "a" + c (does c extend a cluster?) and c + "a" (is c a Prepend?), and checks the
 segmentation graphemes.py builds from the answer against HF on random text.
@@ -26,8 +26,9 @@ from pathlib import Path
 import tokenizers
 from tokenizers import normalizers
 
+from edgepop.charsmap import build
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from charsmap import build  # noqa: E402
 from gen_unicode_props import encode, to_ranges  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import tiktoken
-from tokenizers import Tokenizer as Reference
 
+from edgepop.conformance import load_reference
 from edgepop.runtime import Runtime
 from edgepop.tokenizer import TokenizerSession
 from edgepop_tokenizer import Tokenizer as Pipeline
@@ -26,7 +26,7 @@ Encode = Callable[[str], Sequence[int]]
 
 
 def hf(tokenizer_json: Path) -> Encode:
-    reference = Reference.from_file(str(tokenizer_json))
+    reference = load_reference(tokenizer_json)  # padding and truncation off: tokenization only
     return lambda text: reference.encode(text, add_special_tokens=False).ids
 
 
