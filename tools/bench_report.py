@@ -44,6 +44,14 @@ def _mb_per_s(bench: dict) -> float:
     return bench["extra_info"]["bytes"] / bench["stats"]["median"] / 1e6
 
 
+def _tokens(rows: list[dict]) -> str:
+    """The token count every engine of a group got, or each engine's when they differ."""
+    counts = {_param(b, "engine"): b["extra_info"]["tokens"] for b in rows}
+    if len(set(counts.values())) == 1:
+        return f"{next(iter(counts.values())):,}"
+    return "differ: " + ", ".join(f"{engine} {count:,}" for engine, count in counts.items())
+
+
 def render(results: dict) -> str:
     benches = results["benchmarks"]
     by_group: dict[str, list[dict]] = {}
@@ -53,7 +61,7 @@ def render(results: dict) -> str:
              f"{results['machine_info'].get('cpu', {}).get('count', '?')} cores; "
              f"run {results.get('datetime', '')[:19]} UTC", ""]
 
-    for group in sorted(g for g in by_group if g.startswith("throughput") and "1 MB of code" not in g):
+    for group in sorted(g for g in by_group if g.startswith("throughput")):
         rows = by_group[group]
         hf = next((_mb_per_s(b) for b in rows if _param(b, "engine") == "hf"), None)
         lines += [f"#### {group[len('throughput: '):]}", "",
@@ -64,16 +72,22 @@ def render(results: dict) -> str:
             lines.append(f"| {_param(bench, 'engine')} | {bench['stats']['median']:.2f} s | {rate:.2f} MB/s | {ratio} |")
         lines.append("")
 
-    every = [g for g in by_group if g.endswith("1 MB of code")]
-    if every:
-        lines += ["#### Every byte-level model, 1 MB of code", "",
-                  "| model | HF native | Python native | component | component vs HF |", "|---|---:|---:|---:|---:|"]
-        for group in sorted(every):
-            rates = {_param(b, "engine"): _mb_per_s(b) for b in by_group[group]}
-            model = group[len("throughput: "):].split(",")[0]
+    every: dict[str, dict[str, list[dict]]] = {}  # corpus -> model -> its benchmarks, in the order run
+    for group, rows in by_group.items():
+        if group.startswith("every model: "):
+            corpus, model = group[len("every model: "):].split(": ")
+            every.setdefault(corpus, {})[model] = rows
+    for corpus, models in every.items():
+        lines += [f"#### Every model, {corpus}", "",
+                  "| model | family | HF native | Python native | component | Python vs HF | component vs HF | tokens |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for model, rows in models.items():
+            rates = {_param(b, "engine"): _mb_per_s(b) for b in rows}
             if {"hf", "python-native", "component"} <= rates.keys():
-                lines.append(f"| {model} | {rates['hf']:.2f} MB/s | {rates['python-native']:.2f} MB/s | "
-                             f"{rates['component']:.2f} MB/s | {rates['component'] / rates['hf']:.2f}× |")
+                lines.append(f"| {model} | {rows[0]['extra_info']['family']} | {rates['hf']:.2f} MB/s | "
+                             f"{rates['python-native']:.2f} MB/s | {rates['component']:.2f} MB/s | "
+                             f"{rates['python-native'] / rates['hf']:.2f}× | {rates['component'] / rates['hf']:.2f}× | "
+                             f"{_tokens(rows)} |")
         lines.append("")
 
     for group in sorted(g for g in by_group if g.startswith("latency")):

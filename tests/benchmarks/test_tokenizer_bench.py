@@ -1,16 +1,19 @@
 """Tokenizer speed, side by side in one run: HF native, tiktoken, Python native, the component.
 
 Throughput is over whole corpora (one `encode` per document, as prompts arrive), timed
-with a few rounds each; `make bench` turns the medians into MB/s and ratios to HF.
-Every round starts from a freshly loaded engine (the component: a fresh instance, its
-baked cache only), so no round profits from words an earlier round cached.
+with a few rounds each; `make bench` turns the medians into MB/s and ratios to HF, for
+Llama 3.2 in detail and for every model (each family) on the same code and multilingual
+texts. Every round starts from a freshly loaded engine (the component: a fresh instance,
+its baked cache only), so no round profits from words an earlier round cached.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import string
 import time
+from functools import cache
 
 import pytest
 
@@ -18,7 +21,7 @@ from edgepop import corpora
 from edgepop.runtime import Runtime
 from edgepop.tokenizer import TokenizerSession, warm_up
 
-from support import BYTE_LEVEL_MODELS, component_path, tokenizer_json
+from support import BYTE_LEVEL_MODELS, MODELS, component_path, tokenizer_json
 from engines import component, hf, python_native, tiktoken_encoding
 
 ROUNDS = 3
@@ -88,11 +91,24 @@ def test_multilingual_throughput(benchmark, engine: str, runtime: Runtime, multi
 
 
 @pytest.mark.parametrize("engine", ["hf", "python-native", "component"])
-@pytest.mark.parametrize("model", [m for m in BYTE_LEVEL_MODELS if m != MODEL])
-def test_every_model_on_code(benchmark, model: str, engine: str, runtime: Runtime, code: list[str]) -> None:
-    sample = code[: len(code) // 4]  # about 1 MB
-    run_corpus(benchmark, lambda: make_engine(engine, model, runtime, sample[:20]), sample,
-               f"throughput: {model}, 1 MB of code")
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("corpus", ["1 MB of code", "multilingual"])
+def test_every_model(benchmark, corpus: str, model: str, engine: str, runtime: Runtime, code: list[str],
+                     multilingual: list[str]) -> None:
+    """Each model on the same texts: about 1 MB of the code above, and all of the multilingual corpus."""
+    texts = code[: len(code) // 4] if corpus == "1 MB of code" else multilingual
+    benchmark.extra_info["family"] = family(model)
+    run_corpus(benchmark, lambda: make_engine(engine, model, runtime, texts[:20]), texts,
+               f"every model: {corpus}: {model}")
+
+
+@cache
+def family(model: str) -> str:
+    """The tokenizer family a model's row stands for."""
+    if model in BYTE_LEVEL_MODELS:
+        return "byte-level BPE"
+    kind = json.loads(tokenizer_json(model).read_text(encoding="utf-8"))["model"]["type"]
+    return "SentencePiece BPE" if kind == "BPE" else kind
 
 
 def _first_encode_rounds(benchmark, loaded, prompt: str, before_round=None) -> None:
