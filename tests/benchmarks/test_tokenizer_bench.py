@@ -29,13 +29,6 @@ MODEL = "llama-3.2"
 
 
 @pytest.fixture(scope="module")
-def runtime() -> Runtime:
-    rt = Runtime()
-    yield rt
-    rt.close()
-
-
-@pytest.fixture(scope="module")
 def code() -> list[str]:
     """4 MB of standard-library source, the corpus the issue's reference figures were measured on."""
     return [doc.text for doc in corpora.code_corpus(4_000_000)]
