@@ -6,6 +6,7 @@
   before it is timed.
 - edgepop's Python pipeline, natively under CPython.
 - edgepop's tokenizer component, through the host: text in, packed ids out, as a u32 array.
+- the same two with offsets (`encode-with-offsets`): ids and each token's span of the text.
 """
 
 from __future__ import annotations
@@ -39,6 +40,18 @@ def python_native(tokenizer_json: Path) -> Encode:
 def component(runtime: Runtime, wasm: Path) -> Encode:
     session = TokenizerSession(runtime.load(wasm).instantiate())
     return lambda text: packed_ids.unpack_array(session.encode_packed(text, add_special_tokens=False))
+
+
+def python_native_offsets(tokenizer_json: Path) -> Encode:
+    """The pipeline's offsets path (ids and spans; HF's `encode` always makes both)."""
+    pipeline = Pipeline.from_str(tokenizer_json.read_text(encoding="utf-8"))
+    return lambda text: pipeline.encode_with_offsets(text, add_special_tokens=False)[0]
+
+
+def component_offsets(runtime: Runtime, wasm: Path) -> Encode:
+    """`encode-with-offsets` through the host, both packed strings unpacked."""
+    session = TokenizerSession(runtime.load(wasm).instantiate())
+    return lambda text: session.encode_with_offsets(text, add_special_tokens=False)[0]
 
 
 def tiktoken_encoding(tokenizer_json: Path, check: Sequence[str]) -> Encode | None:

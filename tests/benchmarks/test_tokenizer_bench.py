@@ -22,7 +22,7 @@ from edgepop.runtime import Runtime
 from edgepop.tokenizer import TokenizerSession, warm_up
 
 from support import BYTE_LEVEL_MODELS, MODELS, component_path, tokenizer_json
-from engines import component, hf, python_native, tiktoken_encoding
+from engines import component, component_offsets, hf, python_native, python_native_offsets, tiktoken_encoding
 
 ROUNDS = 3
 MODEL = "llama-3.2"
@@ -52,7 +52,7 @@ def run_corpus(benchmark, make_encode, texts: list[str], group: str) -> None:
     )
 
 
-ENGINES = ["hf", "tiktoken", "python-native", "component"]
+ENGINES = ["hf", "tiktoken", "python-native", "component", "python-native-offsets", "component-offsets"]
 
 
 def make_engine(name: str, model: str, runtime: Runtime, check: list[str]):
@@ -66,6 +66,10 @@ def make_engine(name: str, model: str, runtime: Runtime, check: list[str]):
         return encode
     if name == "python-native":
         return python_native(path)
+    if name == "python-native-offsets":
+        return python_native_offsets(path)
+    if name == "component-offsets":
+        return component_offsets(runtime, component_path(model))
     return component(runtime, component_path(model))
 
 
