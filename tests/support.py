@@ -112,6 +112,29 @@ def assert_same_ids(pair: Pair, text: str, add_special_tokens: bool, label: str 
     assert ours == theirs, describe_difference(ours, theirs, pair.hf, f"{pair.name} {label} {text[:80]!r}")
 
 
+def assert_same_on_texts(pair: Pair, labelled: list[tuple[str, str]], add_special_tokens: bool, decode: bool = False) -> None:
+    """Each (label, text) of a corpus, ours against HF's batch encode (and decode, if asked)."""
+    theirs = pair.hf.encode_batch([text for _, text in labelled], add_special_tokens=add_special_tokens)
+    for (label, text), expected in zip(labelled, theirs):
+        ours = pair.ours.encode(text, add_special_tokens=add_special_tokens)
+        assert ours == expected.ids, describe_difference(ours, expected.ids, pair.hf, f"{pair.name} {label}")
+        if decode:
+            assert pair.ours.decode(ours) == pair.hf.decode(expected.ids)
+
+
+def describe_offsets_difference(ours: Any, hf: Reference, text: str, add_special_tokens: bool, label: str) -> str | None:
+    """Where `ours.encode_with_offsets` (a pipeline or a component session) first parts from
+    HF's (id, offsets), with the text around it; None when they agree throughout."""
+    encoding = hf.encode(text, add_special_tokens=add_special_tokens)
+    expected = list(zip(encoding.ids, encoding.offsets))
+    got = list(zip(*ours.encode_with_offsets(text, add_special_tokens)))
+    at = conformance.first_difference(got, expected)
+    if at is None:
+        return None
+    start = expected[at][1][0] if at < len(expected) else len(text)
+    return f"{label}: token {at}: edgepop {got[at:at + 3]}, HF {expected[at:at + 3]}, near {text[max(0, start - 20):start + 20]!r}"
+
+
 def build_test_component(name: str, world: str = TOKENIZER_WORLD) -> Path:
     """Build (once, and again when its source changes) a test-only component from tests/components/NAME.
 

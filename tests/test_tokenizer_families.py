@@ -28,7 +28,10 @@ from tokenizers import pre_tokenizers as hf_pre_tokenizers
 from tokenizers import processors as hf_processors
 from tokenizers import trainers as hf_trainers
 
-from support import FAMILY_MODELS, Pair, assert_same_ids, describe_difference, model_pair, pair_from_config, tokenizer_json, valid_ids
+from support import (
+    FAMILY_MODELS, Pair, assert_same_ids, assert_same_on_texts, describe_offsets_difference, model_pair, pair_from_config, tokenizer_json,
+    valid_ids,
+)
 from strategies import fuzz_text
 from edgepop import charsmap, corpora
 from edgepop.build import reachable_charsmap
@@ -79,22 +82,15 @@ def test_code_corpus(pair: Pair, code_corpus) -> None:
         size += len(doc.text.encode("utf-8"))
         if size >= CODE_BYTES:
             break
-    theirs = [e.ids for e in pair.hf.encode_batch([d.text for d in docs], add_special_tokens=True)]
-    for doc, expected in zip(docs, theirs):
-        ours = pair.ours.encode(doc.text)
-        assert ours == expected, describe_difference(ours, expected, pair.hf, f"{pair.name} {doc.source}")
+    assert_same_on_texts(pair, [(doc.source, doc.text) for doc in docs], add_special_tokens=True)
     assert size >= CODE_BYTES
 
 
 @pytest.mark.slow
 def test_multilingual_corpus(pair: Pair, multilingual_corpus) -> None:
     languages = sorted(multilingual_corpus)
-    samples = [multilingual_corpus[lang][:MULTILINGUAL_CHARS] for lang in languages]
-    theirs = pair.hf.encode_batch(samples, add_special_tokens=False)
-    for lang, text, expected in zip(languages, samples, theirs):
-        ours = pair.ours.encode(text, add_special_tokens=False)
-        assert ours == expected.ids, describe_difference(ours, expected.ids, pair.hf, f"{pair.name} language {lang}")
-        assert pair.ours.decode(ours) == pair.hf.decode(expected.ids)
+    labelled = [(f"language {lang}", multilingual_corpus[lang][:MULTILINGUAL_CHARS]) for lang in languages]
+    assert_same_on_texts(pair, labelled, add_special_tokens=False, decode=True)
     assert len(languages) >= 150
 
 
@@ -234,9 +230,21 @@ NORMALIZERS = {
 @FUZZ_STAGE
 @given(text=texts(["<s>"]))
 def test_normalizer_matches_hf(name: str, text: str) -> None:
-    hf, ours = _normalizer(name)
+    hf, ours = _stage("normalizer", name)
     assert ours(text) == hf.normalize_str(text)
-    assert_same_offsets(*_probe("normalizer", name), text)
+    assert describe_offsets_difference(*_probe("normalizer", name), text, True, name) is None
+
+
+@cache
+def _stage(kind: str, name: str):
+    """HF's stage `name` (a normalizer, pre-tokenizer or decoder) and edgepop's, read from the JSON HF writes for it."""
+    table, from_json = {
+        "normalizer": (NORMALIZERS, normalizers.from_json),
+        "pre_tokenizer": (PRE_TOKENIZERS, pre_tokenizers.from_json),
+        "decoder": (DECODERS, decoders.from_json),
+    }[kind]
+    hf = table[name]()
+    return hf, from_json(hf_json(kind, hf))
 
 
 @cache
@@ -245,21 +253,10 @@ def _probe(kind: str, name: str) -> tuple[Tokenizer, HFTokenizer]:
     piece (pre-tokenizers): every piece is the one token of a WordLevel vocabulary, and
     after a normalizer every character is a piece of its own."""
     tokenizer = HFTokenizer(hf_models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
-    setattr(tokenizer, kind, (NORMALIZERS if kind == "normalizer" else PRE_TOKENIZERS)[name]())
+    setattr(tokenizer, kind, _stage(kind, name)[0])
     if kind == "normalizer":
         tokenizer.pre_tokenizer = hf_pre_tokenizers.Split(Regex("."), "isolated")
     return Tokenizer.from_str(tokenizer.to_str()), tokenizer
-
-
-def assert_same_offsets(ours: Tokenizer, hf: HFTokenizer, text: str, add_special_tokens: bool = True) -> None:
-    encoding = hf.encode(text, add_special_tokens=add_special_tokens)
-    assert ours.encode_with_offsets(text, add_special_tokens) == (encoding.ids, encoding.offsets)
-
-
-@cache
-def _normalizer(name: str):
-    hf = NORMALIZERS[name]()
-    return hf, normalizers.from_json(hf_json("normalizer", hf))
 
 
 PRE_TOKENIZERS = {
@@ -287,18 +284,12 @@ PRE_TOKENIZERS = {
 @FUZZ_STAGE
 @given(text=texts(["<s>"]))
 def test_pre_tokenizer_matches_hf(name: str, text: str) -> None:
-    hf, ours = _pre_tokenizer(name)
+    hf, ours = _stage("pre_tokenizer", name)
     pieces = ours.at_start(text) if ours.positional else ours(text)
     if ours.byte_level:
         pieces = [byte_level.to_byte_level(p) for p in pieces]
     assert pieces == [piece for piece, _ in hf.pre_tokenize_str(text)]
-    assert_same_offsets(*_probe("pre_tokenizer", name), text)
-
-
-@cache
-def _pre_tokenizer(name: str):
-    hf = PRE_TOKENIZERS[name]()
-    return hf, pre_tokenizers.from_json(hf_json("pre_tokenizer", hf))
+    assert describe_offsets_difference(*_probe("pre_tokenizer", name), text, True, name) is None
 
 
 DECODERS = {
@@ -325,7 +316,7 @@ TOKENS = st.lists(st.one_of(
 @FUZZ_STAGE
 @given(tokens=TOKENS)
 def test_decoder_matches_hf(name: str, tokens: list[str]) -> None:
-    hf, ours = _decoder(name)
+    hf, ours = _stage("decoder", name)
     try:
         expected = hf.decode(tokens)
     except BaseException:  # HF panics (Strip cutting more than a token has): ours must fail too
@@ -333,12 +324,6 @@ def test_decoder_matches_hf(name: str, tokens: list[str]) -> None:
             ours(tokens)
         return
     assert ours(tokens) == expected
-
-
-@cache
-def _decoder(name: str):
-    hf = DECODERS[name]()
-    return hf, decoders.from_json(hf_json("decoder", hf))
 
 
 # ---- Precompiled, with charsmaps made on purpose ---------------------------------------

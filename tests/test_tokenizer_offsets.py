@@ -14,30 +14,16 @@ from functools import cache
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tokenizers import Tokenizer as Reference
 
 from edgepop.runtime import Runtime
 from edgepop.tokenizer import TokenizerComponent, TokenizerSession
-from edgepop_tokenizer import Tokenizer
 from strategies import fuzz_text
-from support import MODELS, component_path, model_pair
+from support import MODELS, component_path, describe_offsets_difference, model_pair
 
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 # Characters per language, and of code, compared per model: offsets take the slow path.
 LANGUAGE_CHARS = 2_000
 CODE_CHARS = 60_000
-
-
-def first_difference(ours: Tokenizer | TokenizerSession, hf: Reference, text: str, add_special_tokens: bool, label: str) -> str | None:
-    """Where edgepop's (id, offsets) first differ from HF's, with the text around it; None if nowhere."""
-    encoding = hf.encode(text, add_special_tokens=add_special_tokens)
-    expected = list(zip(encoding.ids, encoding.offsets))
-    got = list(zip(*ours.encode_with_offsets(text, add_special_tokens)))
-    if got == expected:
-        return None
-    at = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
-    start = expected[at][1][0] if at < len(expected) else len(text)
-    return f"{label}: token {at}: edgepop {got[at:at + 3]}, HF {expected[at:at + 3]}, near {text[max(0, start - 20):start + 20]!r}"
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -48,7 +34,7 @@ def test_fuzzed_unicode(name: str, data) -> None:
     ours, hf = pair.ours, pair.hf
     text = data.draw(fuzz_text([content for _, content in ours.special_tokens][:20]))
     add = data.draw(st.booleans())
-    assert first_difference(ours, hf, text, add, "fuzz") is None
+    assert describe_offsets_difference(ours, hf, text, add, "fuzz") is None
 
 
 @pytest.mark.slow
@@ -56,7 +42,7 @@ def test_fuzzed_unicode(name: str, data) -> None:
 def test_every_language(name: str, multilingual_corpus) -> None:
     pair = model_pair(name)
     ours, hf = pair.ours, pair.hf
-    differences = [first_difference(ours, hf, text[:LANGUAGE_CHARS], False, lang) for lang, text in sorted(multilingual_corpus.items())]
+    differences = [describe_offsets_difference(ours, hf, text[:LANGUAGE_CHARS], False, lang) for lang, text in sorted(multilingual_corpus.items())]
     assert len(differences) >= 20
     assert [d for d in differences if d] == []
 
@@ -67,7 +53,7 @@ def test_code(name: str, code_corpus) -> None:
     pair = model_pair(name)
     ours, hf = pair.ours, pair.hf
     text = "".join(document.text for document in code_corpus)[:CODE_CHARS]
-    assert first_difference(ours, hf, text, True, "code") is None
+    assert describe_offsets_difference(ours, hf, text, True, "code") is None
 
 
 def test_offsets_index_the_text() -> None:
@@ -95,4 +81,4 @@ def test_component_offsets(runtime: Runtime, name: str, data) -> None:
     ours, hf = pair.ours, pair.hf
     text = data.draw(fuzz_text([content for _, content in ours.special_tokens][:20]))
     add = data.draw(st.booleans())
-    assert first_difference(_session(runtime, name), hf, text, add, "component") is None
+    assert describe_offsets_difference(_session(runtime, name), hf, text, add, "component") is None

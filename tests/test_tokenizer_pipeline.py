@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from support import BYTE_LEVEL_MODELS, Pair, assert_same_ids, describe_difference, model_pair, valid_ids
+from support import BYTE_LEVEL_MODELS, Pair, assert_same_ids, assert_same_on_texts, model_pair, valid_ids
 from strategies import fuzz_text
 from edgepop_tokenizer import UnknownTokenId
 from edgepop_tokenizer.byte_level import BYTE_CHARS
@@ -38,11 +38,7 @@ def pair(request) -> Pair:
 
 @pytest.mark.slow
 def test_code_corpus(pair: Pair, code_corpus) -> None:
-    texts = [doc.text for doc in code_corpus]
-    theirs = [e.ids for e in pair.hf.encode_batch(texts, add_special_tokens=True)]
-    for doc, expected in zip(code_corpus, theirs):
-        ours = pair.ours.encode(doc.text)
-        assert ours == expected, describe_difference(ours, expected, pair.hf, f"{pair.name} {doc.source}")
+    assert_same_on_texts(pair, [(doc.source, doc.text) for doc in code_corpus], add_special_tokens=True)
     assert len(code_corpus) > 100
 
 
@@ -54,11 +50,8 @@ MULTILINGUAL_CHARS = 20_000
 @pytest.mark.slow
 def test_multilingual_corpus(pair: Pair, multilingual_corpus) -> None:
     languages = sorted(multilingual_corpus)
-    texts = [multilingual_corpus[lang][:MULTILINGUAL_CHARS] for lang in languages]
-    theirs = pair.hf.encode_batch(texts, add_special_tokens=False)
-    for lang, text, expected in zip(languages, texts, theirs):
-        ours = pair.ours.encode(text, add_special_tokens=False)
-        assert ours == expected.ids, describe_difference(ours, expected.ids, pair.hf, f"{pair.name} language {lang}")
+    labelled = [(f"language {lang}", multilingual_corpus[lang][:MULTILINGUAL_CHARS]) for lang in languages]
+    assert_same_on_texts(pair, labelled, add_special_tokens=False)
     assert len(languages) >= 150
 
 

@@ -69,16 +69,15 @@ def original(text: str, start: int = 0) -> Aligned:
     return Aligned(text, None, start)
 
 
-def transform(source: Aligned, changes: Iterable[tuple[str, int]], removed_first: int = 0) -> Aligned:
+def transform(source: Aligned, changes: Iterable[tuple[str, int]]) -> Aligned:
     """HF's NormalizedString::transform: the new text from (character, change) pairs.
 
     change 0: the character replaces the next one of `source`; -n: it also removes the n
     after that; 1: it is inserted, with the span of the source character before it (the
-    empty span at `start` at the very start). The first `removed_first` source
-    characters are dropped.
+    empty span at `start` at the very start).
     """
     spans = source.spans
-    at = removed_first
+    at = 0
     chars: list[str] = []
     out: list[Span] = []
     for char, change in changes:

@@ -12,6 +12,7 @@ trim the spans of tokens that begin or end with spaces (type ids are not edgepop
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from itertools import chain
 from typing import Any, NamedTuple
 
@@ -63,7 +64,9 @@ class PostProcessor:
         return sequences[0] if len(sequences) == 1 else list(chain.from_iterable(sequences))
 
 
+@cache
 def _spaces() -> str:
+    """What offset trimming strips: byte-level's space, `Ġ`, and whitespace (char::is_whitespace)."""
     return BYTE_CHARS[ord(" ")] + char_classes.chars("whitespace")
 
 
