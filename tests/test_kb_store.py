@@ -19,7 +19,9 @@ import pytest
 
 from edgepop.kb.builder import build, embedding_text
 from edgepop.kb.embedder import Embedder
-from edgepop.kb.store import CHUNKS, IDS, INDEX, MANIFEST, VECTORS, Hit, KnowledgeBase, KnowledgeBaseError, StoredChunk
+from edgepop.kb.store import (
+    CHUNKS, HNSW, IDS, INDEX, MANIFEST, VECTORS, Hit, KnowledgeBase, KnowledgeBaseError, StoredChunk,
+)
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 QUERIES = ["decode a JSON document", "wrap a paragraph of text to a given width",
@@ -119,6 +121,7 @@ def test_the_manifest_says_what_the_kb_holds(kb: KnowledgeBase, embedder: Embedd
     assert set(kb.source_files()) == {"json/__init__.py", "json/decoder.py", "json/encoder.py", "json/scanner.py",
                                       "json/tool.py", "textwrap.py"}
     assert m.next_chunk_id == m.chunk_count and set(m.files) == {INDEX, CHUNKS, VECTORS, IDS}
+    assert m.hnsw == HNSW
 
 
 def test_many_threads_search_one_kb(kb: KnowledgeBase, embedder: Embedder) -> None:
@@ -242,6 +245,15 @@ def test_a_kb_of_another_model_or_dimensions_is_refused(kb_dir: Path, broken: Pa
     refused(kb_dir, "holds 384-dimension vectors, not 768", dimensions=768)
     edit_manifest(broken, dimensions=768)  # the manifest lies: the files say otherwise
     refused(broken, "holds .* vectors of 384 dimensions; the manifest says .* of 768")
+
+
+def test_hnsw_settings_that_disagree_with_the_graph_are_refused(broken: Path) -> None:
+    manifest = json.loads((broken / MANIFEST).read_text())
+    del manifest["hnsw"]  # as KBs built before the settings were recorded: their graphs had 16
+    (broken / MANIFEST).write_text(json.dumps(manifest))
+    refused(broken, f"{broken / INDEX} is a graph of connectivity {HNSW.connectivity}; the manifest says 16")
+    edit_manifest(broken, hnsw={"connectivity": 32, "expansion_add": 256})
+    refused(broken, '"hnsw" must be an object with positive integers connectivity, expansion_add, expansion_search')
 
 
 def test_counts_that_disagree_are_refused(broken: Path) -> None:

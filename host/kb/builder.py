@@ -32,7 +32,7 @@ from .chunking import Chunk, chunk_source
 from .embedder import Embedder, Embeddings
 from .sources import SourceFile, read_sources, source_root
 from .store import (
-    CHUNKS, DATA_FILES, IDS, INDEX, MANIFEST, METRIC, QUANTIZATIONS, SCHEMA, VECTORS, FileEntry, KnowledgeBase,
+    CHUNKS, DATA_FILES, HNSW, IDS, INDEX, MANIFEST, METRIC, QUANTIZATIONS, SCHEMA, VECTORS, FileEntry, KnowledgeBase,
     KnowledgeBaseError, Manifest, file_sha256,
 )
 
@@ -99,7 +99,8 @@ def build(
         embedded = _embed(chunks, embedder, done)
     ids = np.arange(len(chunks), dtype=np.int64)
     with timed(seconds, "index"), progress.stage(f"building the HNSW index ({quantization})"):
-        index = Index(ndim=embedder.dimensions, metric=METRIC, dtype=quantization)
+        index = Index(ndim=embedder.dimensions, metric=METRIC, dtype=quantization,
+                      connectivity=HNSW.connectivity, expansion_add=HNSW.expansion_add)
         if len(ids):
             index.add(ids, embedded.vectors)
     with timed(seconds, "write"), progress.stage(f"writing {out}"), _staging(out) as staging:
@@ -111,7 +112,7 @@ def build(
             max_tokens=embedder.max_tokens, metric=METRIC, quantization=quantization, chunk_count=len(chunks),
             next_chunk_id=len(chunks), source_files=len(found.files), root=str(root),
             sources=[os.path.abspath(s) for s in sources], exclude=list(exclude), strip_docstrings=strip_docstrings,
-            built_at=_now(), updated_at=None, files=_checksums(staging),
+            built_at=_now(), updated_at=None, files=_checksums(staging), hnsw=HNSW,
         )
         _install(staging, manifest, out)
     return BuildReport(out, len(found.files), found.skipped, len(chunks), sum(embedded.truncated), seconds)
@@ -148,6 +149,7 @@ def update(kb_dir: Path, sources: Sequence[Path], *, embedder: Embedder, progres
             gone = [chunk_id for path in stale for (chunk_id,) in
                     db.execute("SELECT id FROM chunks WHERE path = ?", (path,))]
             index = _load_index(kb_dir / INDEX)
+            index.expansion_add = old.hnsw.expansion_add  # a setting of the session, not saved in the file
             if gone:
                 index.remove(gone)
             if len(ids):

@@ -34,7 +34,6 @@ from usearch.index import Index, MetricKind, ScalarKind
 from ..errors import EdgepopError
 from .chunking import Chunk
 
-SEARCH_EXPANSION = 512
 FORMAT = "edgepop-kb"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -89,6 +88,24 @@ class FileEntry:
 
 
 @dataclass(frozen=True)
+class HnswSettings:
+    """How a KB's HNSW graph was built, and how many candidates a search of it keeps."""
+
+    connectivity: int  # neighbours per node (usearch's M)
+    expansion_add: int  # candidates kept while inserting
+    expansion_search: int  # candidates kept while searching
+
+
+# What `edgepop index build` uses now. On the standard library's 23k chunks, searching
+# with 160 candidates found 0.994 of exact search's recall@10 in 1.0 ms; the graph of
+# the earlier settings below needed 512 candidates and 2.3 ms for the same
+# (tools/retrieval_report.py measures it; tests/benchmarks time it).
+HNSW = HnswSettings(connectivity=32, expansion_add=256, expansion_search=160)
+# KBs whose manifest records no settings were built with these.
+HNSW_UNRECORDED = HnswSettings(connectivity=16, expansion_add=128, expansion_search=512)
+
+
+@dataclass(frozen=True)
 class Manifest:
     """manifest.json: what a KB holds, and the checksums of its files."""
 
@@ -108,6 +125,7 @@ class Manifest:
     built_at: str
     updated_at: str | None
     files: dict[str, FileEntry]
+    hnsw: HnswSettings = HNSW_UNRECORDED
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
 
@@ -144,7 +162,18 @@ class Manifest:
         if data["quantization"] not in QUANTIZATIONS or data["metric"] != METRIC:
             raise KnowledgeBaseError(f"{path}: unknown quantization {data['quantization']!r} "
                                      f"or metric {data['metric']!r}")
-        return cls(**{**{f.name: data[f.name] for f in fields(cls) if f.name in data}, "files": files})
+        return cls(**{**{f.name: data[f.name] for f in fields(cls) if f.name in data}, "files": files,
+                      "hnsw": _hnsw_settings(data.get("hnsw"), path)})
+
+
+def _hnsw_settings(data: object, path: Path) -> HnswSettings:
+    """The manifest's "hnsw" object (absent in KBs built before it was recorded)."""
+    if data is None:
+        return HNSW_UNRECORDED
+    names = [f.name for f in fields(HnswSettings)]
+    if not (isinstance(data, dict) and all(type(data.get(n)) is int and data[n] > 0 for n in names)):
+        raise KnowledgeBaseError(f"{path}: \"hnsw\" must be an object with positive integers {', '.join(names)}")
+    return HnswSettings(**{n: data[n] for n in names})
 
 
 _MANIFEST_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -372,13 +401,13 @@ def _view_index(path: Path, manifest: Manifest) -> Index:
     if index.metric_kind != MetricKind.Cos or index.dtype != QUANTIZATIONS[manifest.quantization]:
         raise KnowledgeBaseError(f"{path} is a {index.metric_kind.name} index of {index.dtype.name} vectors; "
                                  f"the manifest says {METRIC} and {manifest.quantization}")
+    if index.connectivity != manifest.hnsw.connectivity:
+        raise KnowledgeBaseError(f"{path} is a graph of connectivity {index.connectivity}; "
+                                 f"the manifest says {manifest.hnsw.connectivity}")
     if index.ndim != manifest.dimensions or len(index) != manifest.chunk_count:
         raise KnowledgeBaseError(f"{path} holds {len(index):,} vectors of {index.ndim} dimensions; the manifest "
                                  f"says {manifest.chunk_count:,} of {manifest.dimensions}")
-    # How many candidates the graph search keeps. usearch's default, 64, found 0.96 of
-    # exact search's recall@10 on the standard library's 23k chunks; 512 found 0.995,
-    # for 1-3 ms more per query (tools/retrieval_report.py measures it).
-    index.expansion_search = SEARCH_EXPANSION
+    index.expansion_search = manifest.hnsw.expansion_search
     return index
 
 
