@@ -97,9 +97,9 @@ class HnswSettings:
 
 
 # What `edgepop index build` uses now. On the standard library's 23k chunks, searching
-# with 160 candidates found 0.994 of exact search's recall@10 in 1.0 ms; the graph of
-# the earlier settings below needed 512 candidates and 2.3 ms for the same
-# (tools/retrieval_report.py measures it; tests/benchmarks time it).
+# with 160 candidates kept 0.9965 of exact search's recall@10 (tools/retrieval_report.py)
+# in 1.1 ms (tests/benchmarks/test_rag_bench.py); the graph of the earlier settings
+# below needed 512 candidates and 2.0 ms to keep 0.995.
 HNSW = HnswSettings(connectivity=32, expansion_add=256, expansion_search=160)
 # KBs whose manifest records no settings were built with these.
 HNSW_UNRECORDED = HnswSettings(connectivity=16, expansion_add=128, expansion_search=512)
