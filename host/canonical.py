@@ -77,7 +77,7 @@ def lifter(ty: ValType) -> Lift:
     if isinstance(ty, Char):
         return lambda c: chr(c.of.character)
     if isinstance(ty, String):
-        return lambda c: ffi.to_str(c.of.string)
+        return lambda c: _text(c.of.string)
     if isinstance(ty, ListType):
         return _list_lifter(ty)
     if isinstance(ty, RecordType):
@@ -98,13 +98,13 @@ def lifter(ty: ValType) -> Lift:
         cases = {name: (lifter(case_ty) if case_ty is not None else None) for name, case_ty in ty.cases}
 
         def lift_variant(c: Val) -> Variant:
-            tag = ffi.to_str(c.of.variant.discriminant)
+            tag = _text(c.of.variant.discriminant)
             lift = cases[tag]
             return Variant(tag, lift(c.of.variant.val.contents) if lift else None)
 
         return lift_variant
     if isinstance(ty, EnumType):
-        return lambda c: ffi.to_str(c.of.enumeration)
+        return lambda c: _text(c.of.enumeration)
     if isinstance(ty, OptionType):
         lift_some = lifter(ty.payload)
         return lambda c: lift_some(c.of.option.contents) if c.of.option else None
@@ -120,8 +120,13 @@ def lifter(ty: ValType) -> Lift:
 
         return lift_result
     if isinstance(ty, FlagsType):
-        return lambda c: {ffi.to_str(c.of.flags.data[i]) for i in range(c.of.flags.size)}
+        return lambda c: {_text(c.of.flags.data[i]) for i in range(c.of.flags.size)}
     raise TypeError(f"edgepop cannot lift component values of type {type(ty).__name__}")
+
+
+def _text(vec: Any) -> str:
+    """The UTF-8 text in a C byte vector, in one copy (wasmtime-py's helper makes a ctypes array type first)."""
+    return ctypes.string_at(vec.data, vec.size).decode("utf-8")
 
 
 def _list_lifter(ty: ListType) -> Lift:

