@@ -110,6 +110,14 @@ def test_the_kb_answers_real_queries(built: tuple[Path, BuildReport], embedder: 
             kb, embedder, "how do I keep a knowledge base current?")
 
 
+def test_the_same_sources_build_the_same_kb(built: tuple[Path, BuildReport], sources: Path, embedder: Embedder,
+                                           tmp_path: Path) -> None:
+    """The HNSW graph is built on one thread, so it does not depend on how threads interleaved:
+    a rebuild gives the same index file, byte for byte, and so the same answers."""
+    build([sources], tmp_path / "kb", embedder=embedder, progress=quiet())
+    assert (tmp_path / "kb" / INDEX).read_bytes() == (built[0] / INDEX).read_bytes()
+
+
 def test_progress_counts_the_chunks_embedded(sources: Path, embedder: Embedder, tmp_path: Path) -> None:
     log = io.StringIO()
     report = build([sources / "bisect.py"], tmp_path / "kb", embedder=embedder, progress=Progress(4, out=log))
