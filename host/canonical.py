@@ -102,6 +102,8 @@ def _value_struct(payload: str) -> struct.Struct:
 
 _ARRAY_VALUE = _value_struct("QQ")  # a byte vector, a list, a record: (size, data)
 _POINTER_VALUE = _value_struct("Q")  # an option: a pointer to the boxed payload, or NULL
+_VARIANT_VALUE = _value_struct("QQQ")  # the case's name (size, data), a pointer to its payload
+_RESULT_VALUE = _value_struct("?7xQ")  # is_ok, a pointer to the payload
 
 
 # wasmtime_component_val_clone(src, dst): a deep copy that wasmtime allocates, and owns.
@@ -236,7 +238,8 @@ def encoder(ty: ValType) -> Encode:
         def encode_string(value: Any, keep: list[bytes]) -> bytes:
             if not isinstance(value, str):
                 raise TypeError(f"expected str, got {type(value).__name__}")
-            return _ARRAY_VALUE.pack(_STRING, *_held(value.encode("utf-8"), keep))
+            data = value.encode("utf-8")
+            return _ARRAY_VALUE.pack(_STRING, len(data), _held(data, keep))
 
         return encode_string
     if isinstance(ty, ListType):
@@ -254,31 +257,26 @@ def encoder(ty: ValType) -> Encode:
     if isinstance(ty, RecordType):
         return _record_encoder(ty)
     if isinstance(ty, VariantType):
-        # Per case: the name's bytes (the vector points into them), its C byte vector's
-        # (size, data), the payload's encoder.
-        cases = {}
-        for name, case_ty in ty.cases:
-            tag = name.encode("utf-8")
-            cases[name] = (tag, _held(tag, []), encoder(case_ty) if case_ty is not None else None)
-        layout = _value_struct("QQQ")  # discriminant (size, data), payload pointer
+        # Per case: its name's bytes (which the C value points into), the payload's encoder.
+        cases = {name: (name.encode("utf-8"), encoder(case_ty) if case_ty is not None else None)
+                 for name, case_ty in ty.cases}
 
         def encode_variant(value: Any, keep: list[bytes]) -> bytes:
             if not isinstance(value, Variant) or value.tag not in cases:
                 raise TypeError(f"expected a Variant with a tag of {sorted(cases)}, got {value!r}")
-            _, (size, data), encode_payload = cases[value.tag]
-            return layout.pack(_VARIANT, size, data, _boxed(encode_payload, value.payload, keep))
+            tag, encode_payload = cases[value.tag]
+            payload = _boxed(encode_payload, value.payload, keep)
+            return _VARIANT_VALUE.pack(_VARIANT, len(tag), _address(tag), payload)
 
         return encode_variant
     if isinstance(ty, ResultType):
         encode_ok = encoder(ty.ok) if ty.ok is not None else None
         encode_err = encoder(ty.err) if ty.err is not None else None
-        layout = _value_struct("?7xQ")  # is_ok, payload pointer
-
         def encode_result(value: Any, keep: list[bytes]) -> bytes:
             if not isinstance(value, (Ok, Err)):
                 raise TypeError(f"expected Ok(...) or Err(...) for a result, got {type(value).__name__}")
             is_ok = isinstance(value, Ok)
-            return layout.pack(_RESULT, is_ok, _boxed(encode_ok if is_ok else encode_err, value.value, keep))
+            return _RESULT_VALUE.pack(_RESULT, is_ok, _boxed(encode_ok if is_ok else encode_err, value.value, keep))
 
         return encode_result
     raise TypeError(f"edgepop cannot lower component values of type {type(ty).__name__}")
@@ -299,39 +297,45 @@ def _scalar(layout: struct.Struct, kind: int, python_type: type, name: str) -> E
     return encode
 
 
-def _held(data: bytes, keep: list[bytes]) -> tuple[int, int]:
-    """(size, address) of `data`, which `keep` now holds so that the address stays valid.
+def _address(data: bytes) -> int:
+    """Where the contents of `data` are, valid while `data` lives.
 
     CPython stores a bytes object's contents inline, at a fixed offset from the object's
     address, which is its `id`; the bytes never move. Checked below, at import.
     """
+    return id(data) + _BYTES_DATA_OFFSET
+
+
+def _held(data: bytes, keep: list[bytes]) -> int:
+    """The address of `data`, which `keep` now holds so that the address stays valid."""
     keep.append(data)
-    return len(data), id(data) + _BYTES_DATA_OFFSET
+    return _address(data)
 
 
 _BYTES_DATA_OFFSET = bytes.__basicsize__ - 1  # PyBytesObject's ob_sval, after its header
 _probe = b"edgepop"
-if ctypes.string_at(id(_probe) + _BYTES_DATA_OFFSET, len(_probe)) != _probe:
+if ctypes.string_at(_address(_probe), len(_probe)) != _probe:
     raise ImportError("edgepop.canonical needs CPython's layout of bytes objects")
 
 
 def _boxed(encode: Encode | None, payload: Any, keep: list[bytes]) -> int:
     """The address of an option's or a case's payload, encoded on its own (0, NULL, for no payload)."""
-    return _held(encode(payload, keep), keep)[1] if encode is not None else 0
+    return _held(encode(payload, keep), keep) if encode is not None else 0
 
 
 def _record_encoder(ty: RecordType) -> Encode:
-    # Per field: the WIT name's bytes and its C byte vector (which points into them), the
-    # Python name, the encoder. An entry is the name's vector, then the value.
-    fields = []
-    for name, field_ty in ty.fields:
-        wit_name = name.encode("utf-8")
-        fields.append((wit_name, _PAIR.pack(*_held(wit_name, [])), _python_name(name), encoder(field_ty)))
+    # The WIT names' bytes, which the entries' name vectors point into (the encoder holds
+    # them). Per field: the name's C byte vector, the Python name, the encoder. An entry is
+    # the name's vector, then the value.
+    wit_fields = ty.fields
+    names = [name.encode("utf-8") for name, _ in wit_fields]
+    fields = [(_PAIR.pack(len(wit_name), _address(wit_name)), _python_name(name), encoder(field_ty))
+              for wit_name, (name, field_ty) in zip(names, wit_fields)]
 
     def encode_record(value: Any, keep: list[bytes]) -> bytes:
         field_of = value.__getitem__ if isinstance(value, dict) else value.__getattribute__
-        entries = b"".join([part for _, name, key, encode in fields for part in (name, encode(field_of(key), keep))])
-        return _ARRAY_VALUE.pack(_RECORD, len(fields), _held(entries, keep)[1])
+        entries = b"".join([part for name, key, encode in fields for part in (name, encode(field_of(key), keep))])
+        return _ARRAY_VALUE.pack(_RECORD, len(names), _held(entries, keep))
 
     return encode_record
 
@@ -354,7 +358,7 @@ def _list_encoder(ty: ListType) -> Encode:
             view = memoryview(buffer)
             view[0::_VAL_SIZE] = bytes([kind]) * size
             view.cast(typecode)[start::stride] = payload
-            return _ARRAY_VALUE.pack(_LIST, size, _held(bytes(buffer), keep)[1])
+            return _ARRAY_VALUE.pack(_LIST, size, _held(bytes(buffer), keep))
 
         return encode_numbers
     encode_element = encoder(ty.element)
@@ -363,7 +367,7 @@ def _list_encoder(ty: ListType) -> Encode:
         if not isinstance(values, (list, tuple)):
             raise TypeError(f"expected a list, got {type(values).__name__}")
         elements = b"".join([encode_element(value, keep) for value in values])
-        return _ARRAY_VALUE.pack(_LIST, len(values), _held(elements, keep)[1])
+        return _ARRAY_VALUE.pack(_LIST, len(values), _held(elements, keep))
 
     return encode_list
 
@@ -431,7 +435,7 @@ class _HostFunction:
             # wasmtime frees what is in its result slot: it gets its own copy of the value.
             keep: list[bytes] = []
             encoded = self.encode(value, keep)
-            _val_clone(id(encoded) + _BYTES_DATA_OFFSET, ctypes.addressof(results.contents))
+            _val_clone(_address(encoded), ctypes.addressof(results.contents))
 
 
 _HOST_FUNCTIONS: dict[int, _HostFunction] = {}
