@@ -25,7 +25,7 @@ from .errors import EdgepopError, GuestTrap
 from .kb.builder import build as build_kb
 from .kb.builder import update as update_kb
 from .kb.embedder import Embedder
-from .kb.store import KnowledgeBase
+from .kb.store import QUANTIZATION, QUANTIZATIONS, KnowledgeBase
 from .origin import create_app as create_origin_app
 from .pop import config as pop_config
 from .pop.app import create_app
@@ -147,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     index_build.add_argument("sources", nargs="+", type=Path, metavar="SOURCE", help="files and directories")
     index_build.add_argument("--out", type=Path, required=True, metavar="KB_DIR",
                              help="the knowledge base to write (a knowledge base there is replaced)")
-    index_build.add_argument("--quantization", choices=("f16", "f32", "i8"), default="f16",
+    index_build.add_argument("--quantization", choices=tuple(QUANTIZATIONS), default=QUANTIZATION,
                              help="how the HNSW index stores vectors (default: %(default)s)")
     index_build.add_argument("--strip-docstrings", action="store_true",
                              help="blank Python docstrings (to evaluate retrieval by docstring queries)")

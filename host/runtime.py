@@ -122,9 +122,15 @@ class LoadedComponent:
 
         With `prepare()` called, it comes ready-made from the pool, still never used.
         """
-        pool = self._pool
-        instance = pool.take() if pool else Instance(self)
-        instance._serving(self.runtime.requests)
+        requests = self.runtime.requests
+        requests.started()  # before taking one, so that the pool's thread does not refill meanwhile
+        try:
+            pool = self._pool
+            instance = pool.take() if pool else Instance(self)
+        except BaseException:
+            requests.finished()
+            raise
+        instance._serving(requests)
         return instance
 
     def prepare(self, count: int, warm_up: WarmUp | None = None) -> None:
@@ -215,9 +221,8 @@ class Instance:
             requests.finished()
 
     def _serving(self, requests: "RequestActivity") -> None:
-        """Count this instance as held by a request until it is closed."""
+        """Count this instance, which `requests` counts as held already, as held until it is closed."""
         self._requests = requests
-        requests.started()
 
     def __enter__(self) -> "Instance":
         return self

@@ -138,6 +138,31 @@ def test_a_compiled_component_loads_from_the_cache(runtime: Runtime) -> None:
     assert {p.name: p.stat().st_mtime_ns for p in compiled.iterdir()} == before
 
 
+def test_pools_refill_only_while_no_request_holds_an_instance(runtime: Runtime) -> None:
+    """Preparing instances competes with requests for the cores, so a pool that is not
+    empty waits for a gap: an instance taken by a request is replaced after it lets go."""
+    loaded = runtime.load(build_test_component("misbehaving"))
+    warmed: list[float] = []
+    loaded.prepare(2, warm_up=lambda instance: warmed.append(time.monotonic()))
+    try:
+        _wait_for(lambda: len(warmed) == 2)
+        with loaded.instantiate() as instance:
+            time.sleep(0.3)  # the pool's thread is free to run now, and must wait
+            assert instance.call(INTERFACE, "count", "abc", True).value == 3
+            released = time.monotonic()
+        _wait_for(lambda: len(warmed) == 3)
+    finally:
+        loaded.prepare(0)
+    assert warmed[2] > released
+
+
+def _wait_for(condition, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
 def test_prepared_instances_are_fresh_and_used_once(runtime: Runtime) -> None:
     """Instances made ahead of time are handed out once each, in their initial state."""
     loaded = runtime.load(build_test_component("misbehaving"))

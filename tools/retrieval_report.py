@@ -31,7 +31,7 @@ from edgepop.kb.embedder import Embedder
 from edgepop.kb.evaluation import BM25Retriever, ExactRetriever, IndexRetriever, Retriever, report
 from edgepop.kb.queries import query_set
 from edgepop.kb.sources import read_sources
-from edgepop.kb.store import HNSW, MANIFEST, KnowledgeBase, KnowledgeBaseError
+from edgepop.kb.store import HNSW, MANIFEST, QUANTIZATION, KnowledgeBase, KnowledgeBaseError
 from edgepop.progress import Progress
 from edgepop.rag import Capabilities, RagComponent
 from edgepop.runtime import Runtime
@@ -80,8 +80,8 @@ def _stale(kb: KnowledgeBase, embedder: Embedder) -> str | None:
         return f"built from {m.root} excluding {m.exclude}, strip_docstrings={m.strip_docstrings}"
     if m.model_sha256 != embedder.model_sha256:
         return "built with other model weights"
-    if m.hnsw != HNSW:
-        return f"its HNSW graph was built with other settings ({m.hnsw})"
+    if (m.hnsw, m.quantization) != (HNSW, QUANTIZATION):
+        return f"its HNSW graph was built with other settings ({m.quantization}, {m.hnsw})"
     found = read_sources([STDLIB], STDLIB, EXCLUDE).files
     if {p: f.sha256 for p, f in found.items()} != {p: f.sha256 for p, f in kb.source_files().items()}:
         return "the standard library's files changed"

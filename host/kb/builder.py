@@ -32,7 +32,7 @@ from .chunking import Chunk, chunk_source
 from .embedder import Embedder, Embeddings
 from .sources import SourceFile, read_sources, source_root
 from .store import (
-    CHUNKS, DATA_FILES, HNSW, IDS, INDEX, MANIFEST, METRIC, QUANTIZATIONS, SCHEMA, VECTORS, FileEntry, KnowledgeBase,
+    CHUNKS, DATA_FILES, HNSW, IDS, INDEX, MANIFEST, METRIC, QUANTIZATION, QUANTIZATIONS, SCHEMA, VECTORS, FileEntry, KnowledgeBase,
     KnowledgeBaseError, Manifest, file_sha256,
 )
 
@@ -75,7 +75,7 @@ def build(
     out: Path,
     *,
     embedder: Embedder,
-    quantization: str = "f16",
+    quantization: str = QUANTIZATION,
     strip_docstrings: bool = False,
     exclude: Sequence[str] = (),
     progress: Progress | None = None,

@@ -225,18 +225,25 @@ class BPE:
         than one big heap (and short ones slower, hence two loops).
 
         A position is stale when the pair there is no longer the pair it was queued for:
-        HF detects that by the merged id, this by the rank. The two agree, because a
-        pair's span only grows as merges happen, so a changed pair would merge into a
-        longer string, another token with another rank.
+        HF detects that by the merged id, this by the pair itself (one rank is one merge,
+        of one pair). The two agree, because a pair's span only grows as merges happen,
+        so a changed pair would merge into a longer string, another token.
         """
         n = len(ids)
         if n < 2:
             return ids
         get, shift, mask = self.merges.get, self.shift, self.mask
         waiting: dict[int, list[int]] = {}  # rank -> positions
-        for pos, m in enumerate(map(get, [a << shift | b for a, b in zip(ids, ids[1:])])):
+        merge_at: dict[int, tuple[int, int, int]] = {}  # rank -> (left id, right id, merged id)
+        for pos, (a, b) in enumerate(zip(ids, ids[1:])):
+            m = get(a << shift | b)
             if m is not None:
-                waiting.setdefault(m >> shift, []).append(pos)
+                queue = waiting.get(m >> shift)
+                if queue is None:
+                    waiting[m >> shift] = [pos]
+                    merge_at[m >> shift] = (a, b, m & mask)
+                else:
+                    queue.append(pos)
         if not waiting:
             return ids
         ranks = list(waiting)
@@ -249,15 +256,16 @@ class BPE:
             rank = heappop(ranks)
             positions = waiting.pop(rank)
             positions.sort()
+            left, right_id, new = merge_at[rank]
+            new_left = new << shift
             lowest = rank
             for i, pos in enumerate(positions):
+                if symbols[pos] != left:
+                    continue  # stale (or merged away: -1)
                 right = nxt[pos]
-                if symbols[pos] < 0 or right < 0:
-                    continue
-                m = get(symbols[pos] << shift | symbols[right])
-                if m is None or m >> shift != rank:
+                if right < 0 or symbols[right] != right_id:
                     continue  # stale
-                new = symbols[pos] = m & mask
+                symbols[pos] = new
                 symbols[right] = -1
                 after = nxt[pos] = nxt[right]
                 before = prev[pos]
@@ -265,25 +273,33 @@ class BPE:
                 # here cost a quarter of the loop's time.
                 if after >= 0:
                     prev[after] = pos
-                    m = get(new << shift | symbols[after])
+                    b = symbols[after]
+                    m = get(new_left | b)
                     if m is not None:
                         r = m >> shift
-                        if r in waiting:
-                            waiting[r].append(pos)
-                        else:
+                        queue = waiting.get(r)
+                        if queue is None:
                             waiting[r] = [pos]
+                            merge_at[r] = (new, b, m & mask)
                             heappush(ranks, r)
-                            lowest = min(lowest, r)
+                            if r < lowest:
+                                lowest = r
+                        else:
+                            queue.append(pos)
                 if before >= 0:
-                    m = get(symbols[before] << shift | new)
+                    a = symbols[before]
+                    m = get(a << shift | new)
                     if m is not None:
                         r = m >> shift
-                        if r in waiting:
-                            waiting[r].append(before)
-                        else:
+                        queue = waiting.get(r)
+                        if queue is None:
                             waiting[r] = [before]
+                            merge_at[r] = (a, new, m & mask)
                             heappush(ranks, r)
-                            lowest = min(lowest, r)
+                            if r < lowest:
+                                lowest = r
+                        else:
+                            queue.append(before)
                 if lowest < rank:
                     waiting[rank] = positions[i + 1 :]
                     heappush(ranks, rank)
