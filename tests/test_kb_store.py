@@ -20,7 +20,7 @@ import pytest
 from edgepop.kb.builder import build, embedding_text
 from edgepop.kb.embedder import Embedder
 from edgepop.kb.store import (
-    CHUNKS, HNSW, IDS, INDEX, MANIFEST, VECTORS, Hit, KnowledgeBase, KnowledgeBaseError, StoredChunk,
+    CHUNKS, HNSW, IDS, INDEX, MANIFEST, QUANTIZATIONS, VECTORS, Hit, KnowledgeBase, KnowledgeBaseError, StoredChunk,
 )
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -116,7 +116,9 @@ def test_stored_vectors_are_the_embeddings_of_the_chunks(kb: KnowledgeBase, embe
 def test_the_manifest_says_what_the_kb_holds(kb: KnowledgeBase, embedder: Embedder) -> None:
     m = kb.manifest
     assert (m.model, m.model_sha256, m.dimensions, m.metric, m.quantization) == (
-        embedder.name, embedder.model_sha256, 384, "cos", "f16")
+        embedder.name, embedder.model_sha256, 384, "cos", "i8")
+    index, _, _ = kb._parts()
+    assert index.dtype == QUANTIZATIONS["i8"] and index.expansion_search == HNSW.expansion_search
     assert m.root == str(STDLIB) and m.source_files == len(kb.source_files()) == 6
     assert set(kb.source_files()) == {"json/__init__.py", "json/decoder.py", "json/encoder.py", "json/scanner.py",
                                       "json/tool.py", "textwrap.py"}
