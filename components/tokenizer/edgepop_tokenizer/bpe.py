@@ -238,10 +238,11 @@ class BPE:
         for pos, (a, b) in enumerate(zip(ids, ids[1:])):
             m = get(a << shift | b)
             if m is not None:
-                queue = waiting.get(m >> shift)
+                r = m >> shift
+                queue = waiting.get(r)
                 if queue is None:
-                    waiting[m >> shift] = [pos]
-                    merge_at[m >> shift] = (a, b, m & mask)
+                    waiting[r] = [pos]
+                    merge_at[r] = (a, b, m & mask)
                 else:
                     queue.append(pos)
         if not waiting:
