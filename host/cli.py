@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import sys
-import sysconfig
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -29,6 +28,7 @@ from .kb.store import QUANTIZATION, QUANTIZATIONS, KnowledgeBase
 from .origin import create_app as create_origin_app
 from .pop import config as pop_config
 from .pop.app import create_app
+from .pop.demo_kb import ensure_demo_kb
 from .pop.demo_origin import create_app as create_demo_origin_app
 from .pop.state import DEMO_TOKENIZER_JSON
 from .progress import Progress
@@ -545,7 +545,9 @@ def _serve(args: argparse.Namespace) -> int:
     config = dataclasses.replace(config, host=args.host or config.host,
                                  port=args.port if args.port is not None else config.port)
     if args.config is None:
-        _ensure_demo_kb(config)
+        for model in config.models:
+            if model.rag is not None:
+                ensure_demo_kb(model.rag.kb)
     request_log = logging.getLogger("edgepop.pop")  # one JSON line per request
     request_log.addHandler(logging.StreamHandler(sys.stdout))
     request_log.setLevel(logging.INFO)
@@ -553,16 +555,6 @@ def _serve(args: argparse.Namespace) -> int:
           f"{', '.join(m.name for m in config.models)}", flush=True)
     uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="warning")
     return EXIT_OK
-
-
-def _ensure_demo_kb(config: pop_config.PopConfig) -> None:
-    """Build the default config's demo knowledge base on first use, from the standard library."""
-    for model in config.models:
-        if model.rag is not None and not (model.rag.kb / "manifest.json").exists():
-            print(f"building the demo knowledge base {model.rag.kb} (once) from the standard library's "
-                  f"{', '.join(pop_config.DEMO_KB_PACKAGES)}", flush=True)
-            stdlib = Path(sysconfig.get_paths()["stdlib"])
-            build_kb([stdlib / name for name in pop_config.DEMO_KB_PACKAGES], model.rag.kb, embedder=Embedder())
 
 
 def _origin(args: argparse.Namespace) -> int:

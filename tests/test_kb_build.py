@@ -314,7 +314,7 @@ def test_the_index_commands(sources: Path, tmp_path: Path, capsys: pytest.Captur
     assert f"built {out}: " in printed and "chunks from 1 files" in printed and "embedding " in printed
     assert main(["index", "info", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "all-MiniLM-L6-v2-onnx-int8, 384 dimensions" in printed and "usearch HNSW, cos, i8" in printed
+    assert "all-MiniLM-L6-v2-onnx-int8-w8a8, 384 dimensions" in printed and "usearch HNSW, cos, i8" in printed
     assert main(["index", "info", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["source_files"] == 1
     assert main(["index", "verify", str(out)]) == 0

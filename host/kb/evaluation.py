@@ -3,8 +3,8 @@
 A retriever is any callable from (query text, k) to chunk ids, best first, so the
 component pipeline, the host's vector index, exact search and BM25 are measured the same
 way on the same queries. Retrievers that embed queries may also answer a batch at once
-(BatchRetriever); evaluate then hands them the queries in batches, which is how the
-embedding model is meant to run, and the time reported still covers everything.
+(BatchRetriever); evaluate then hands them the queries in batches, so that exact search
+scores a batch in one matrix product, and the time reported still covers everything.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ class ExactRetriever:
 
 
 class IndexRetriever:
-    """The knowledge base's HNSW index (usearch), queries embedded in batches."""
+    """The knowledge base's HNSW index (usearch)."""
 
     def __init__(self, kb: KnowledgeBase, embedder: Embedder) -> None:
         self.kb = kb

@@ -96,14 +96,14 @@ class HnswSettings:
     expansion_search: int  # candidates kept while searching
 
 
-# What `edgepop index build` uses now: an i8 index searched with 128 candidates. The
+# What `edgepop index build` uses now: an i8 index searched with 160 candidates. The
 # candidates are re-scored with the float32 vectors, so the index only has to find them,
-# and i8 vectors find them as well as f16 in half the memory: on the standard library's
-# 23k chunks, 0.9926 of exact recall@10 (tools/retrieval_report.py), and a retrieve 0.38
-# ms faster than with f16 and 160 candidates (README, RAG latency). The graph of the
-# earlier settings below needed 512 candidates and 2.0 ms to keep 0.995.
+# and i8 vectors find them as well as f16 in half the memory. On the standard library's
+# 23k chunks (w8a8 vectors, tools/retrieval_report.py) 160 candidates keep 0.9945 of exact
+# recall@10 in a 0.42 ms search, 128 kept 0.9910 in 0.37 ms. The graph of the earlier
+# settings below needed 512 candidates and 2.0 ms to keep 0.995.
 QUANTIZATION = "i8"
-HNSW = HnswSettings(connectivity=32, expansion_add=256, expansion_search=128)
+HNSW = HnswSettings(connectivity=32, expansion_add=256, expansion_search=160)
 # KBs whose manifest records no settings were built with these.
 HNSW_UNRECORDED = HnswSettings(connectivity=16, expansion_add=128, expansion_search=512)
 

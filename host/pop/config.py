@@ -129,10 +129,6 @@ budget = 1000
 """
 
 
-# The standard-library packages the default config's demo knowledge base is built from.
-DEMO_KB_PACKAGES = ("json", "urllib")
-
-
 def default() -> PopConfig:
     return parse(tomllib.loads(DEFAULT_TOML), Path.cwd())
 

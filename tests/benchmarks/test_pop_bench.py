@@ -14,7 +14,6 @@ import contextlib
 import statistics
 import subprocess
 import sys
-import sysconfig
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,9 +22,7 @@ import httpx
 import pytest
 
 from edgepop.corpora import code_corpus
-from edgepop.kb.builder import build
-from edgepop.kb.embedder import Embedder
-from edgepop.pop.config import DEMO_KB_PACKAGES
+from edgepop.pop.demo_kb import ensure_demo_kb
 from support import BUILD_DIR, TOKENIZERS_DIR, component_path, free_port
 
 LATENCY = "latency: PoP on loopback, 1 KB prompt, 16 tokens out"
@@ -58,9 +55,7 @@ def _process(args: list[str], ready_url: str) -> Iterator[None]:
 def servers(tmp_path_factory) -> Iterator[tuple[str, str]]:
     """(PoP URL, demo origin URL)."""
     kb = BUILD_DIR / "kb" / "demo"
-    if not (kb / "manifest.json").exists():
-        stdlib = Path(sysconfig.get_paths()["stdlib"])
-        build([stdlib / name for name in DEMO_KB_PACKAGES], kb, embedder=Embedder())
+    ensure_demo_kb(kb)
     origin_port, pop_port = free_port(), free_port()
     origin = f"http://127.0.0.1:{origin_port}"
     config = tmp_path_factory.mktemp("pop-bench") / "pop.toml"
