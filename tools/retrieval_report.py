@@ -155,7 +155,7 @@ def run(count: int | None = None, seed: int = 0, rebuild: bool = False,
             f"{m.model}, index {m.quantization}.",
             f"Queries: {len(queries):,} function and method docstrings' first lines "
             f"({'all' if count is None else f'sampled with seed {seed}'}), each answered by its function's chunk.",
-            "Time: all the queries, embedding them included; the vector retrievers take 64 at a time.",
+            "Time: all the queries, embedding them included; exact search takes 64 at a time.",
             "",
         ]
         return "\n".join(header) + "\n" + table

@@ -2,9 +2,9 @@
 
 A retriever is any callable from (query text, k) to chunk ids, best first, so the
 component pipeline, the host's vector index, exact search and BM25 are measured the same
-way on the same queries. Retrievers that embed queries may also answer a batch at once
-(BatchRetriever); evaluate then hands them the queries in batches, so that exact search
-scores a batch in one matrix product, and the time reported still covers everything.
+way on the same queries. A retriever may also answer a batch at once (BatchRetriever):
+evaluate then hands it the queries in batches, so that exact search scores a batch in one
+matrix product, and the time reported still covers everything.
 """
 
 from __future__ import annotations
@@ -114,11 +114,7 @@ class IndexRetriever:
         self.embedder = embedder
 
     def __call__(self, text: str, k: int) -> list[int]:
-        return self.many([text], k)[0]
-
-    def many(self, texts: Sequence[str], k: int) -> list[list[int]]:
-        vectors = self.embedder.embed(list(texts)).vectors
-        return [[hit.chunk_id for hit in self.kb.search(vector, k)] for vector in vectors]
+        return [hit.chunk_id for hit in self.kb.search(self.embedder.embed_query(text).vector, k)]
 
 
 class BM25Retriever:
