@@ -32,8 +32,8 @@ from .chunking import Chunk, chunk_source
 from .embedder import Embedder, Embeddings
 from .sources import SourceFile, read_sources, source_root
 from .store import (
-    CHUNKS, DATA_FILES, HNSW, IDS, INDEX, MANIFEST, METRIC, QUANTIZATION, QUANTIZATIONS, SCHEMA, VECTORS, FileEntry, KnowledgeBase,
-    KnowledgeBaseError, Manifest, file_sha256,
+    CHUNKS, DATA_FILES, HNSW, IDS, INDEX, MANIFEST, METRIC, QUANTIZATION, QUANTIZATIONS, SCHEMA, VECTORS, FileEntry,
+    KnowledgeBase, KnowledgeBaseError, Manifest, file_sha256,
 )
 
 # Chunks per call into the embedder: the progress counter moves this often.
