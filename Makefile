@@ -12,7 +12,7 @@ MODELS     := llama-3.2 qwen3 gpt2 gpt-4o gpt-3.5-turbo deepseek-v3 gpt-oss
 # Tokenizers of the other families (WordPiece, SentencePiece BPE, Unigram).
 FAMILY_MODELS := all-minilm-l6-v2 llama-2 gemma-3 xlm-r-static sentencepiece-test sentencepiece-test-ja
 COMPONENTS := $(MODELS:%=build/components/%.wasm) $(FAMILY_MODELS:%=build/components/%.wasm)
-GUEST_SRC  := $(wildcard components/tokenizer/*.py components/tokenizer/edgepop_tokenizer/*.py wit/tokenizer.wit wit/worlds.wit)
+GUEST_SRC  := $(wildcard components/tokenizer/*.py components/tokenizer/*.wat components/tokenizer/edgepop_tokenizer/*.py wit/tokenizer.wit wit/worlds.wit)
 RAG_SRC    := $(wildcard components/rag/*.py components/rag/edgepop_rag/*.py wit/*.wit)
 BUILD_SRC  := host/build.py host/charsmap.py
 

@@ -20,6 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from wasmtime import wat2wasm
 from edgepop_tokenizer import Tokenizer as Pipeline
 from edgepop_tokenizer import UnsupportedTokenizer
 from edgepop_tokenizer.precompiled import _read as read_charsmap
@@ -35,6 +36,10 @@ ROOT = Path(__file__).resolve().parent.parent
 WIT_DIR = ROOT / "wit"
 TOKENIZER_GUEST_DIR = ROOT / "components" / "tokenizer"
 TOKENIZER_WORLD = "tokenizer-component"
+# The guest's `_immortal` extension module, and the file name componentize-py links in
+# as one (a WebAssembly dynamic library for the CPython 3.14 it bundles).
+IMMORTAL_WAT = TOKENIZER_GUEST_DIR / "immortal.wat"
+IMMORTAL_EXTENSION = "_immortal.cpython-314-wasm32-wasi.so"
 RAG_GUEST_DIR = ROOT / "components" / "rag"
 # Where `make build` puts the components it builds.
 COMPONENTS_DIR = ROOT / "build" / "components"
@@ -110,6 +115,7 @@ def build_tokenizer(
         (baked / "__init__.py").write_text('"""Data baked into a tokenizer component at build time."""\n')
         (baked / "tokenizer.json").write_bytes(_compact(source))
         (baked / "meta.json").write_text(json.dumps(meta, indent=2))
+        (Path(staging) / IMMORTAL_EXTENSION).write_bytes(wat2wasm(IMMORTAL_WAT.read_text()))
         with progress.stage("componentize-py: bundling Python, parsing the tokenizer and warming its cache in Wasm"):
             componentize("guest", [TOKENIZER_GUEST_DIR, Path(staging)], TOKENIZER_WORLD, out)
     runtime = Runtime(runtime_config)

@@ -2,8 +2,8 @@
 
 Everything at module level runs once, at build time, inside componentize-py's
 pre-initialization: the model's tokenizer.json is parsed, its tables are built and its
-word cache is warmed, and the resulting heap is snapshotted into the component. An
-instance starts with all of it in place and never reads a file.
+word cache is warmed, and the resulting heap is frozen (`immortal_heap`) and snapshotted
+into the component. An instance starts with all of it in place and never reads a file.
 
 Bad input comes back as a `tokenize-error`; only a broken component traps. A
 MemoryError is left to trap on purpose: the host reports it as the instance's memory
@@ -16,6 +16,7 @@ import os
 import traceback
 
 import edgepop_baked  # staged by `edgepop build tokenizer`: tokenizer.json and meta.json
+import immortal_heap
 from componentize_py_types import Err
 from edgepop_tokenizer import Tokenizer as Pipeline
 from edgepop_tokenizer import UnknownTokenId, packed_ids, serde_floats
@@ -128,3 +129,6 @@ class Tokenizer(exports.Tokenizer):
             return PIPELINE.decode(unpacked, skip_special_tokens)
         except UnknownTokenId as e:
             raise Err(TokenizeError_UnknownTokenId(UnknownId(position=e.position, id=e.id)))
+
+
+immortal_heap.freeze()  # last: everything above is baked
