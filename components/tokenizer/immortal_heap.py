@@ -21,21 +21,15 @@ _LEAVES = frozenset({str, int, float, bytes, bool, type(None)})
 
 
 def freeze():
-    """Make everything reachable immortal and freeze the GC; returns how many objects it changed."""
+    """Make everything reachable immortal, then freeze the GC."""
     gc.collect()
     immortalize = _immortal.immortalize
-    changed = 0
     pending = [obj for obj in gc.get_objects() if immortalize(obj)]
-    changed += len(pending)
     while pending:
-        obj = pending.pop()
-        for child in _children(obj):
-            if immortalize(child):
-                changed += 1
-                if type(child) not in _LEAVES:
-                    pending.append(child)
+        for child in _children(pending.pop()):
+            if immortalize(child) and type(child) not in _LEAVES:
+                pending.append(child)
     gc.freeze()
-    return changed
 
 
 def _children(obj):
