@@ -14,8 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from support import BYTE_LEVEL_MODELS, Pair, assert_same_ids, assert_same_on_texts, model_pair, valid_ids
+from support import BYTE_LEVEL_MODELS, Pair, assert_same_ids, assert_same_on_texts, model_pair, reference, tokenizer_json, valid_ids
 from strategies import fuzz_text
+from edgepop_tokenizer import Tokenizer as Pipeline
 from edgepop_tokenizer import UnknownTokenId
 from edgepop_tokenizer.byte_level import BYTE_CHARS
 from edgepop_tokenizer.tokenizer import RUNTIME_CACHE_ENTRIES
@@ -181,3 +182,18 @@ def test_word_cache_is_bounded(pair: Pair) -> None:
     novel = " ".join("".join(rng.choice("bcdfghjklmnpqrstvwxz") for _ in range(9)) for _ in range(80_000))
     assert_same_ids(pair, novel, False, "novel words")
     assert len(pair.ours._cache) <= pair.warm_entries + RUNTIME_CACHE_ENTRIES
+
+
+def test_caches_held_keeps_words_out_of_the_caches() -> None:
+    """A component's build runs its exports inside caches_held(): the ids are HF's, and no word is kept."""
+    ours = Pipeline.from_str(tokenizer_json("gpt2").read_text(encoding="utf-8"))
+    pair = Pair("gpt2", ours, reference("gpt2"), {})
+    rng = random.Random(5)
+    text = " ".join("".join(rng.choice("bcdfghjklmnpqrstvwxz") for _ in range(7)) for _ in range(200))
+    with ours.caches_held():
+        assert_same_ids(pair, text, True, "novel words with the caches held")
+        ours.encode_with_offsets(text, True)
+    assert (len(ours._cache), len(ours._span_cache)) == (0, 0)
+    ours.encode(text)
+    ours.encode_with_offsets(text, True)
+    assert len(ours._cache) > 100 and len(ours._span_cache) > 100  # held no longer

@@ -22,7 +22,8 @@ length, and HF applies them after the fact. edgepop gives HF's ids with both tur
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from itertools import islice
 
 from . import added_vocabulary, alignment, byte_level, decoders, models, normalizers, packed_ids, post_processors, pre_tokenizers, serde_floats
@@ -94,6 +95,7 @@ class Tokenizer:
         self._cache: dict[str, str] = {}
         self._span_cache: dict[str, list[tuple[int, int, int]]] = {}
         self._cache_limit = RUNTIME_CACHE_ENTRIES
+        self._span_cache_limit = RUNTIME_CACHE_ENTRIES
 
     @classmethod
     def from_str(cls, json_text: str) -> Tokenizer:
@@ -290,7 +292,7 @@ class Tokenizer:
         found = self._span_cache.get(word)
         if found is None:
             found = self._model.tokenize_spans(word)
-            if len(word) <= MAX_CACHED_PIECE and len(self._span_cache) < RUNTIME_CACHE_ENTRIES:
+            if len(word) <= MAX_CACHED_PIECE and len(self._span_cache) < self._span_cache_limit:
                 self._span_cache[word] = found
         return found
 
@@ -339,3 +341,13 @@ class Tokenizer:
             cache[text] = packed_ids.pack(self._tokenize_piece(text))
         self._cache_limit = len(cache) + RUNTIME_CACHE_ENTRIES
         return len(cache)
+
+    @contextmanager
+    def caches_held(self) -> Iterator[None]:
+        """Encode without adding to the caches: for runs at build time whose words must not be baked."""
+        limits = self._cache_limit, self._span_cache_limit
+        self._cache_limit, self._span_cache_limit = len(self._cache), len(self._span_cache)
+        try:
+            yield
+        finally:
+            self._cache_limit, self._span_cache_limit = limits
