@@ -7,6 +7,7 @@ hypothesis fuzzes arbitrary Unicode plus the inputs where tokenizers usually par
 
 from __future__ import annotations
 
+import json
 import random
 from functools import cache
 
@@ -14,9 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from support import BYTE_LEVEL_MODELS, Pair, assert_same_ids, assert_same_on_texts, model_pair, reference, tokenizer_json, valid_ids
+from support import (
+    BYTE_LEVEL_MODELS, Pair, assert_same_ids, assert_same_on_texts, model_pair, pair_from_config, tokenizer_json, valid_ids,
+)
 from strategies import fuzz_text
-from edgepop_tokenizer import Tokenizer as Pipeline
 from edgepop_tokenizer import UnknownTokenId
 from edgepop_tokenizer.byte_level import BYTE_CHARS
 from edgepop_tokenizer.tokenizer import RUNTIME_CACHE_ENTRIES
@@ -186,8 +188,8 @@ def test_word_cache_is_bounded(pair: Pair) -> None:
 
 def test_caches_held_keeps_words_out_of_the_caches() -> None:
     """A component's build runs its exports inside caches_held(): the ids are HF's, and no word is kept."""
-    ours = Pipeline.from_str(tokenizer_json("gpt2").read_text(encoding="utf-8"))
-    pair = Pair("gpt2", ours, reference("gpt2"), {})
+    pair = pair_from_config("gpt2", json.loads(tokenizer_json("gpt2").read_text(encoding="utf-8")))  # a cache of its own
+    ours = pair.ours
     rng = random.Random(5)
     text = " ".join("".join(rng.choice("bcdfghjklmnpqrstvwxz") for _ in range(7)) for _ in range(200))
     with ours.caches_held():
