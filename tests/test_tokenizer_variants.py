@@ -226,3 +226,17 @@ def test_merges_out_of_rank_order_on_long_words() -> None:
     for word in ("abc" * 1000, "abcabab" * 500 + "ers" * 700, "ab" * 1500 + "c"):
         assert len(word) >= 2048
         assert ours.encode(word) == hf.encode(word).ids
+
+
+def test_a_merge_listed_twice_keeps_its_last_rank() -> None:
+    """HF's merge map keeps the rank a pair is listed at last; every merge loop must agree."""
+    config = tiny_bpe()
+    vocab = config["model"]["vocab"]
+    vocab["bc"] = len(vocab)
+    config["model"]["merges"] += [["b", "c"], ["a", "b"]]  # (a, b) is now first and last
+    text = json.dumps(config)
+    ours, hf = Tokenizer.from_str(text), HFTokenizer.from_str(text)
+    # At its last rank (a, b) comes after (b, c): "abc" is a + bc, not ab + c -> abc.
+    assert ours.encode("abc") == [vocab["a"], vocab["bc"]]
+    for word in ("abc", "abc" * 10, "abc" * 1000):  # the tiny, short and long merge loops
+        assert ours.encode(word) == hf.encode(word).ids

@@ -8,6 +8,7 @@ whitespace is no quadratic trap.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Iterator
 from heapq import heapify, heappop, heappush
 
@@ -20,6 +21,8 @@ SHORT_WORD = 16
 LONG_WORD = 2048
 # Larger than any merge value (rank << shift | id): marks a pair with no merge.
 _NO_MERGE = 1 << 62
+# The row of a symbol that starts no merge (shared, never written).
+_NO_ROW: dict[int, int] = {}
 
 
 class BPE:
@@ -51,19 +54,26 @@ class BPE:
         self.prefix = continuing_subword_prefix
         self.suffix = end_of_word_suffix
         self.id_to_token: dict[int, str] = {i: t for t, i in vocab.items()}
-        # A merge (a, b) -> (rank, new id), packed into one int each way to keep the
-        # table small: key a << shift | b, value rank << shift | new id. A pair listed
-        # twice keeps its last rank, as HF's map does.
-        self.shift = max(max(vocab.values(), default=0).bit_length(), 1)
+        # A merge (a, b) -> (rank, new id) is rows[a][b] = rank << shift | new id: one
+        # int, so that the smallest is the lowest rank.
+        top = max(vocab.values(), default=0)
+        self.shift = max(top.bit_length(), 1)
         self.mask = (1 << self.shift) - 1
-        self.merges: dict[int, int] = {}
+        lefts, rights, values = array("I"), array("I"), array("Q")
         for rank, (a, b) in enumerate(merges):
             merged = a + b[len(self.prefix) :]
             ids = [vocab.get(t) for t in (a, b, merged)]
             if None in ids:
                 missing = (a, b, merged)[ids.index(None)]
                 raise UnsupportedTokenizer(f"{path}.merges[{rank}]", f"merge {a!r} {b!r} uses {missing!r}, which is not in the vocabulary")
-            self.merges[ids[0] << self.shift | ids[1]] = rank << self.shift | ids[2]
+            lefts.append(ids[0])
+            rights.append(ids[1])
+            values.append(rank << self.shift | ids[2])
+        # The merges wait in compact arrays until the first merge makes the rows (_rows):
+        # at build time that is warm(), once the parsed tokenizer.json is gone, so the rows
+        # take its room, side by side, and the heap's peak stays low.
+        self._merges: tuple[array, array, array] | None = (lefts, rights, values)
+        self._rows: list[dict[int, int]] = []
 
     def symbols(self, word: str) -> list[int]:
         """The ids of `word`'s characters before merging (HF's merge_word, first half).
@@ -144,6 +154,15 @@ class BPE:
                 return [token_id]
         return self.merge(self.symbols(word))
 
+    @property
+    def rows(self) -> list[dict[int, int]]:
+        """rows[a][b]: the merge value (rank << shift | merged id) of the pair (a, b)."""
+        merges = self._merges
+        if merges is not None:
+            self._rows = _rows(*merges, self.mask + 1)
+            self._merges = None
+        return self._rows
+
     def merge(self, ids: list[int]) -> list[int]:
         """Apply the merges to a list of symbol ids, lowest rank first, leftmost on ties."""
         if len(ids) < SHORT_WORD:
@@ -157,10 +176,10 @@ class BPE:
         A pair's entry is its merge value `rank << shift | new id`, so the smallest entry
         is the lowest rank, and `index` finds its leftmost occurrence.
         """
-        get, shift, mask = self.merges.get, self.shift, self.mask
+        rows, mask = self.rows, self.mask
         none = _NO_MERGE
         ids = list(ids)
-        pairs = [get(a << shift | b, none) for a, b in zip(ids, ids[1:])]
+        pairs = [rows[a].get(b, none) for a, b in zip(ids, ids[1:])]
         while pairs:
             best = min(pairs)
             if best == none:
@@ -170,9 +189,9 @@ class BPE:
             ids[i : i + 2] = [new]
             del pairs[i]
             if i:
-                pairs[i - 1] = get(ids[i - 1] << shift | new, none)
+                pairs[i - 1] = rows[ids[i - 1]].get(new, none)
             if i < len(pairs):
-                pairs[i] = get(new << shift | ids[i + 1], none)
+                pairs[i] = rows[new].get(ids[i + 1], none)
         return ids
 
     def _merge_short(self, ids: list[int]) -> list[int]:
@@ -180,8 +199,8 @@ class BPE:
         n = len(ids)
         if n < 2:
             return ids
-        get, shift, mask = self.merges.get, self.shift, self.mask
-        heap = [(m >> shift, pos, m & mask) for pos, m in enumerate(map(get, [a << shift | b for a, b in zip(ids, ids[1:])])) if m is not None]
+        rows, shift, mask = self.rows, self.shift, self.mask
+        heap = [(m >> shift, pos, m & mask) for pos, m in enumerate([rows[a].get(b) for a, b in zip(ids, ids[1:])]) if m is not None]
         if not heap:
             return ids
         heapify(heap)
@@ -194,7 +213,7 @@ class BPE:
             right = nxt[pos]
             if symbols[pos] < 0 or right < 0:
                 continue
-            m = get(symbols[pos] << shift | symbols[right])
+            m = rows[symbols[pos]].get(symbols[right])
             if m is None or m & mask != new:
                 continue  # stale: the pair at pos changed since this entry was pushed
             symbols[pos] = new
@@ -202,12 +221,12 @@ class BPE:
             after = nxt[pos] = nxt[right]
             if after >= 0:
                 prev[after] = pos
-                m = get(new << shift | symbols[after])
+                m = rows[new].get(symbols[after])
                 if m is not None:
                     heappush(heap, (m >> shift, pos, m & mask))
             before = prev[pos]
             if before >= 0:
-                m = get(symbols[before] << shift | new)
+                m = rows[symbols[before]].get(new)
                 if m is not None:
                     heappush(heap, (m >> shift, before, m & mask))
         return [s for s in symbols if s >= 0]
@@ -232,11 +251,11 @@ class BPE:
         n = len(ids)
         if n < 2:
             return ids
-        get, shift, mask = self.merges.get, self.shift, self.mask
+        rows, shift, mask = self.rows, self.shift, self.mask
         waiting: dict[int, list[int]] = {}  # rank -> positions
         merge_at: dict[int, tuple[int, int, int]] = {}  # rank -> (left id, right id, merged id)
         for pos, (a, b) in enumerate(zip(ids, ids[1:])):
-            m = get(a << shift | b)
+            m = rows[a].get(b)
             if m is not None:
                 r = m >> shift
                 queue = waiting.get(r)
@@ -258,7 +277,7 @@ class BPE:
             positions = waiting.pop(rank)
             positions.sort()
             left, right_id, new = merge_at[rank]
-            new_left = new << shift
+            new_row = rows[new]
             lowest = rank
             for i, pos in enumerate(positions):
                 if symbols[pos] != left:
@@ -275,7 +294,7 @@ class BPE:
                 if after >= 0:
                     prev[after] = pos
                     b = symbols[after]
-                    m = get(new_left | b)
+                    m = new_row.get(b)
                     if m is not None:
                         r = m >> shift
                         queue = waiting.get(r)
@@ -289,7 +308,7 @@ class BPE:
                             queue.append(pos)
                 if before >= 0:
                     a = symbols[before]
-                    m = get(a << shift | new)
+                    m = rows[a].get(new)
                     if m is not None:
                         r = m >> shift
                         queue = waiting.get(r)
@@ -306,6 +325,34 @@ class BPE:
                     heappush(ranks, rank)
                     break
         return [s for s in symbols if s >= 0]
+
+
+def _rows(lefts: array, rights: array, values: array, size: int) -> list[dict[int, int]]:
+    """The merges by left symbol: rows[a][b] is the merge value of the pair (a, b).
+
+    A first request's time goes mostly to page faults, one per page of the snapshot it
+    touches. One flat table of every pair costs three far-apart places per lookup (the
+    hash slot, the entry, the key object). Each row is made in one go, its table and its
+    ints side by side, so a lookup touches the row list and one place. A counting sort
+    over the compact arrays groups the merges, in rank order within a row, so a pair
+    listed twice keeps its last rank, as HF's map does.
+    """
+    starts = array("I", bytes(4 * (size + 1)))  # row a is order[starts[a]:starts[a + 1]]
+    for a in lefts:
+        starts[a + 1] += 1
+    for a in range(size):
+        starts[a + 1] += starts[a]
+    order = array("I", bytes(4 * len(lefts)))  # merge indexes, by left symbol, then by rank
+    next_slot = starts[:-1]
+    for i, a in enumerate(lefts):
+        order[next_slot[a]] = i
+        next_slot[a] += 1
+    rows = [_NO_ROW] * size
+    for a in range(size):
+        start, end = starts[a], starts[a + 1]
+        if start < end:
+            rows[a] = {rights[i]: values[i] for i in order[start:end]}
+    return rows
 
 
 def from_json(config: dict, path: str = "model") -> BPE:
