@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +14,8 @@ from edgepop.errors import ComponentLoadError, DeadlineExceeded, GuestTrap, Memo
 from edgepop.runtime import Runtime
 from edgepop.tokenizer import INTERFACE, MalformedIds, TokenizerComponent, TokenizerSession
 
-from support import build_test_component, component_path
+from page_cache_state import cached_fraction, evict
+from support import BUILD_DIR, build_test_component, component_path
 
 DEADLINE_MS = 1000
 
@@ -136,6 +139,27 @@ def test_a_compiled_component_loads_from_the_cache(runtime: Runtime) -> None:
     finally:
         again.close()
     assert {p.name: p.stat().st_mtime_ns for p in compiled.iterdir()} == before
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the page cache with mincore(2)")
+def test_a_kept_artefact_is_read_into_the_page_cache_before_it_is_mapped() -> None:
+    """So that readahead caches it in large folios, not faults one page at a time (`page_cache`)."""
+    config = RuntimeConfig(cache_dir=BUILD_DIR / "test-page-cache")
+    shutil.rmtree(config.cache_dir, ignore_errors=True)
+    path = build_test_component("misbehaving")
+    compiling = Runtime(config)
+    compiling.load(path)  # compiles in memory and writes the artefact, which nothing maps then
+    compiling.close()
+    artefact = compiling.artefact_path(path)
+    evict(artefact)
+    if cached_fraction(artefact) > 0.05:
+        pytest.skip(f"this filesystem keeps {artefact} cached after POSIX_FADV_DONTNEED")
+    restarted = Runtime(config)
+    try:
+        restarted.load(path)
+        assert cached_fraction(artefact) > 0.99  # 0.43 when wasmtime faults it in itself
+    finally:
+        restarted.close()
 
 
 def test_pools_refill_only_while_no_request_holds_an_instance(runtime: Runtime) -> None:
