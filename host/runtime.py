@@ -91,8 +91,10 @@ class Runtime:
     def _compiled(self, path: Path, key: tuple[str, int, int]) -> Component:
         """The component at `path`, from the AOT cache when an artefact for this exact file exists.
 
-        The artefact is read through the page cache before wasmtime maps it, so that the
-        pages instances fault in are cached in large folios (see `page_cache`).
+        Instances always map the kept artefact, read through the page cache first so that
+        the pages they fault in are cached in large folios (see `page_cache`). A fresh
+        compile's own component would give them a private copy of the memory image in
+        memory, cached a page at a time: 2.0 ms cold instead of 1.7 on our test machine.
         """
         artefact = self._artefact(key)
         if artefact.exists():
@@ -107,8 +109,8 @@ class Runtime:
             component = Component(self.engine, data)
         except WasmtimeError as e:
             raise ComponentLoadError(f"{path} does not compile: {_first_line(e)}") from None
-        write_atomically(artefact, component.serialize())
-        return component
+        write_atomically(artefact, component.serialize())  # writing caches it in large folios
+        return Component.deserialize_file(self.engine, str(artefact))
 
     def close(self) -> None:
         for loaded in self._loaded.values():

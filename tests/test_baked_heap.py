@@ -1,8 +1,8 @@
 """The heap baked into a tokenizer component stays shared: a request reads it without copying it.
 
 An instance's linear memory is a private (copy-on-write) mapping of the component's
-memory image: the compiled `.cwasm`, or a memfd when the component was compiled in this
-process. /proc/self/pagemap tells, page by page, whether the mapping still shows the
+memory image: the compiled `.cwasm` (or a memfd, should wasmtime not map the file
+itself). /proc/self/pagemap tells, page by page, whether the mapping still shows the
 image (bit 61) or a private copy, so the test counts the pages a first encode copied.
 For this prompt: 291 with a mortal heap; 185 with the heap immortal; 67 with, besides,
 the build's free chunks taken, `random` and `weakref` baked and the exports' bytecode

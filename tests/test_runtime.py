@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 import sys
 import time
@@ -148,9 +149,11 @@ def test_a_kept_artefact_is_read_into_the_page_cache_before_it_is_mapped() -> No
     shutil.rmtree(config.cache_dir, ignore_errors=True)
     path = build_test_component("misbehaving")
     compiling = Runtime(config)
-    compiling.load(path)  # compiles in memory and writes the artefact, which nothing maps then
+    compiling.load(path)  # compiles, writes the artefact and maps it
     compiling.close()
     artefact = compiling.artefact_path(path)
+    del compiling
+    gc.collect()  # frees the component, which unmaps the artefact: mapped pages are not evicted
     evict(artefact)
     if cached_fraction(artefact) > 0.05:
         pytest.skip(f"this filesystem keeps {artefact} cached after POSIX_FADV_DONTNEED")
